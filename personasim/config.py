@@ -1,0 +1,280 @@
+"""Run configuration: one YAML file (or the reference API's plain dict) validated by pydantic.
+
+Every section forbids unknown keys so a typo fails at load, naming the key, instead of
+silently running with a default that costs money.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from personasim.errors import ConfigError
+
+Provider = Literal["openai", "offline"]
+ROLES = ("style_transfer", "assistant", "user_simulator", "distractor")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EndpointConfig(_Section):
+    """One OpenAI-compatible endpoint and the sampling settings used for a role.
+
+    The API key is never stored here: only the name of the environment variable that holds it.
+    """
+
+    provider: Provider = "offline"
+    model: str = "offline-template"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=1, le=128_000)
+    timeout: float = Field(60.0, gt=0, le=3600)
+    max_retries: int = Field(5, ge=0, le=50)
+    max_retry_wait: float = Field(60.0, gt=0, le=600)
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _provider_matches_url(self) -> "EndpointConfig":
+        if self.provider == "offline" and self.base_url:
+            raise ValueError("base_url is set but provider is 'offline'; set provider: openai")
+        return self
+
+
+class PoolModel(EndpointConfig):
+    """An assistant model in the weighted pool."""
+
+    weight: float = Field(1.0, ge=0.0)
+
+
+class AssistantConfig(_Section):
+    model_pool: tuple[PoolModel, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _weights_positive(self) -> "AssistantConfig":
+        if sum(m.weight for m in self.model_pool) <= 0:
+            raise ValueError("model_pool weights sum to zero; give at least one model a positive weight")
+        return self
+
+
+class LLMConfig(_Section):
+    style_transfer: EndpointConfig
+    assistant: AssistantConfig
+    user_simulator: EndpointConfig
+    distractor: EndpointConfig
+
+
+class GenerationConfig(_Section):
+    transfer_probability: float = Field(0.8, ge=0.0, le=1.0)
+    min_turns: int = Field(2, ge=1, le=20)
+    max_turns: int = Field(5, ge=1, le=20)
+    target_turns: int | None = Field(None, ge=1, le=20)
+    max_workers: int = Field(8, ge=1, le=1024)
+    interaction_attempts: int = Field(2, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _turn_bounds(self) -> "GenerationConfig":
+        if self.min_turns > self.max_turns:
+            raise ValueError(f"min_turns ({self.min_turns}) is greater than max_turns ({self.max_turns})")
+        if self.target_turns is not None and not self.min_turns <= self.target_turns <= self.max_turns:
+            raise ValueError(
+                f"target_turns ({self.target_turns}) is outside [min_turns, max_turns] "
+                f"= [{self.min_turns}, {self.max_turns}]"
+            )
+        return self
+
+
+class RuleStrategyConfig(_Section):
+    probability: float = Field(0.0, ge=0.0, le=1.0)
+    intensity: float = Field(0.05, ge=0.0, le=1.0)
+    num_swaps: int = Field(1, ge=1, le=50)
+    deletion_rate: float = Field(0.1, ge=0.0, le=1.0)
+    insertion_rate: float = Field(0.1, ge=0.0, le=1.0)
+    replacement_rate: float = Field(0.3, ge=0.0, le=1.0)
+
+
+def _default_rule_strategies() -> dict[str, RuleStrategyConfig]:
+    return {
+        "typo": RuleStrategyConfig(probability=0.5, intensity=0.05),
+        "word_swap": RuleStrategyConfig(probability=0.2, num_swaps=1),
+        "word_deletion": RuleStrategyConfig(probability=0.2, deletion_rate=0.1),
+        "word_insertion": RuleStrategyConfig(probability=0.3, insertion_rate=0.1),
+        "synonym_replacement": RuleStrategyConfig(probability=0.3, replacement_rate=0.3),
+        "paraphrase": RuleStrategyConfig(probability=0.0),
+    }
+
+
+RULE_STRATEGIES = tuple(_default_rule_strategies())
+
+
+class RuleBasedConfig(_Section):
+    strategies: dict[str, RuleStrategyConfig] = Field(default_factory=_default_rule_strategies)
+
+    @model_validator(mode="after")
+    def _known_strategies(self) -> "RuleBasedConfig":
+        unknown = sorted(set(self.strategies) - set(RULE_STRATEGIES))
+        if unknown:
+            raise ValueError(f"unknown rule-based strategy {unknown[0]!r}; known: {', '.join(RULE_STRATEGIES)}")
+        return self
+
+
+class SemanticStrategyConfig(_Section):
+    mandatory: bool = False
+    probability: float = Field(0.3, ge=0.0, le=1.0)
+
+
+class SemanticConfig(_Section):
+    layer_weights: dict[str, float] = Field(
+        default_factory=lambda: {"surface_noise": 0.5, "incomplete_info": 0.3, "semantic_ambiguity": 0.2}
+    )
+    strategies: dict[str, SemanticStrategyConfig] = Field(default_factory=dict)
+    max_attempts: int = Field(2, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _known_layers(self) -> "SemanticConfig":
+        from personasim.distractor.layers import LAYERS, STRATEGY_LAYER
+
+        unknown = sorted(set(self.layer_weights) - set(LAYERS))
+        if unknown:
+            raise ValueError(f"unknown layer {unknown[0]!r}; known: {', '.join(LAYERS)}")
+        if any(w < 0 for w in self.layer_weights.values()):
+            raise ValueError("layer_weights must not be negative")
+        if sum(self.layer_weights.values()) <= 0:
+            raise ValueError("layer_weights sum to zero; give at least one layer a positive weight")
+        unknown = sorted(set(self.strategies) - set(STRATEGY_LAYER))
+        if unknown:
+            raise ValueError(f"unknown semantic strategy {unknown[0]!r}")
+        return self
+
+
+class DistractorConfig(_Section):
+    enabled: bool = True
+    type: Literal["semantic", "rule_based"] = "semantic"
+    activation_probability: float = Field(0.3, ge=0.0, le=1.0)
+    rule_based: RuleBasedConfig = Field(default_factory=RuleBasedConfig)
+    semantic: SemanticConfig = Field(default_factory=SemanticConfig)
+
+
+class PriceConfig(_Section):
+    """USD per one million tokens."""
+
+    input_per_1m: float = Field(ge=0.0)
+    output_per_1m: float = Field(ge=0.0)
+
+
+class PersonasimConfig(_Section):
+    seed: int = 0
+    llm: LLMConfig
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    distractor: DistractorConfig = Field(default_factory=DistractorConfig)
+    pricing: dict[str, PriceConfig] = Field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        """A short hash of everything that shapes the generated text.
+
+        Runtime knobs (workers, timeouts, retries, rate limits, prices) are left out so
+        changing them does not make a rerun regenerate what is already stored.
+        """
+        runtime = {"max_workers", "timeout", "max_retries", "max_retry_wait", "requests_per_minute",
+                   "tokens_per_minute", "interaction_attempts", "api_key_env"}
+
+        def strip(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: strip(v) for k, v in value.items() if k not in runtime}
+            if isinstance(value, (list, tuple)):
+                return [strip(v) for v in value]
+            return value
+
+        payload = strip(self.model_dump(mode="json", exclude={"pricing"}))
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _expand_llm(llm: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply `llm.default` to every role so each role only states what differs."""
+    unknown = sorted(set(llm) - {"default", *ROLES})
+    if unknown:
+        raise ConfigError(f"llm.{unknown[0]}: unknown key (expected default, {', '.join(ROLES)})")
+    default = llm.get("default") or {}
+    if not isinstance(default, Mapping):
+        raise ConfigError("llm.default: must be a mapping")
+    expanded: dict[str, Any] = {}
+    for role in ROLES:
+        section = llm.get(role) or {}
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"llm.{role}: must be a mapping")
+        if role == "assistant":
+            pool = section.get("model_pool")
+            rest = {k: v for k, v in section.items() if k != "model_pool"}
+            base = _merge(default, rest)
+            if pool is None:
+                pool = [{}]
+            if not isinstance(pool, (list, tuple)):
+                raise ConfigError("llm.assistant.model_pool: must be a list")
+            expanded[role] = {"model_pool": [_merge(base, m) if isinstance(m, Mapping) else m for m in pool]}
+        else:
+            expanded[role] = _merge(default, section)
+    return expanded
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for err in error.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "; ".join(lines)
+
+
+def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None = None) -> PersonasimConfig:
+    """Load and validate a config from a YAML path, a dict, or nothing (the offline defaults)."""
+    if isinstance(source, PersonasimConfig):
+        return source
+    origin = "config"
+    if source is None:
+        raw: Any = {}
+    elif isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        origin = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{origin}: cannot read config file: {exc.strerror or exc}") from None
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: top level must be a mapping of sections")
+    raw = dict(raw)
+    llm = raw.get("llm") or {}
+    if not isinstance(llm, Mapping):
+        raise ConfigError(f"{origin}: llm: must be a mapping")
+    try:
+        raw["llm"] = _expand_llm(llm)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    try:
+        return PersonasimConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None

@@ -1,0 +1,23 @@
+"""Exception types, one per kind of thing a user must fix or a run must record."""
+
+from __future__ import annotations
+
+
+class PersonasimError(Exception):
+    """Base for every error this package raises on purpose."""
+
+
+class ConfigError(PersonasimError, ValueError):
+    """The configuration is invalid; the message names the file and key."""
+
+
+class InputError(PersonasimError, ValueError):
+    """A persona/query input is invalid; the message names the file, row and field."""
+
+
+class LLMCallError(PersonasimError):
+    """An LLM call failed for good (after retries, or with a non-retryable error)."""
+
+
+class StorageError(PersonasimError, OSError):
+    """Interactions could not be stored durably."""

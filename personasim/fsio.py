@@ -1,0 +1,41 @@
+"""Durable, atomic file writes: a reader sees the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from personasim.errors import StorageError
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename inside `directory` survive a power cut (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a hidden temp file beside `path`, fsync it, rename over `path`, fsync the directory."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    fsync_dir(path.parent)

@@ -1,0 +1,64 @@
+"""Builds the clients for the four roles from a config, sharing one HTTP pool per endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from personasim.config import EndpointConfig, PersonasimConfig
+from personasim.llm.client import LLMClient
+from personasim.llm.offline import OfflineBackend
+from personasim.llm.openai_backend import OpenAIBackend
+from personasim.llm.types import ChatBackend
+from personasim.llm.usage import UsageTracker
+
+
+@dataclass
+class RoleClients:
+    style_transfer: LLMClient
+    assistant_pool: list[tuple[LLMClient, float]]
+    user_simulator: LLMClient
+    distractor: LLMClient
+    tracker: UsageTracker
+
+    def close(self) -> None:
+        closed = set()
+        for client in (self.style_transfer, self.user_simulator, self.distractor,
+                       *(c for c, _ in self.assistant_pool)):
+            close = getattr(client.backend, "close", None)
+            if close and id(client.backend) not in closed:
+                closed.add(id(client.backend))
+                close()
+
+
+class BackendCache:
+    """One backend per distinct endpoint so roles on the same server share connections."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._backends: dict[tuple, ChatBackend] = {}
+
+    def get(self, endpoint: EndpointConfig) -> ChatBackend:
+        key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env, endpoint.timeout)
+        if key not in self._backends:
+            if endpoint.provider == "offline":
+                self._backends[key] = OfflineBackend(self.seed)
+            else:
+                self._backends[key] = OpenAIBackend(endpoint)
+        return self._backends[key]
+
+
+def build_clients(config: PersonasimConfig, tracker: UsageTracker | None = None) -> RoleClients:
+    tracker = tracker or UsageTracker()
+    cache = BackendCache(config.seed)
+    llm = config.llm
+
+    def client(module: str, endpoint: EndpointConfig) -> LLMClient:
+        return LLMClient(module, endpoint, cache.get(endpoint), tracker)
+
+    return RoleClients(
+        style_transfer=client("style_transfer", llm.style_transfer),
+        assistant_pool=[(client("assistant", m), m.weight) for m in llm.assistant.model_pool],
+        user_simulator=client("user_simulator", llm.user_simulator),
+        distractor=client("distractor", llm.distractor),
+        tracker=tracker,
+    )

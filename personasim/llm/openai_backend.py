@@ -1,0 +1,69 @@
+"""The backend for any OpenAI-compatible endpoint, through the official `openai` client."""
+
+from __future__ import annotations
+
+import os
+
+import openai
+
+from personasim.config import EndpointConfig
+from personasim.errors import ConfigError
+from personasim.llm.retry import MalformedCompletion
+from personasim.llm.types import ChatRequest, Completion
+
+# Sent with every request so proxies, logs and test servers can tell the calls apart.
+OPERATION_HEADER = "X-Personasim-Operation"
+
+
+def resolve_api_key(endpoint: EndpointConfig) -> str:
+    """The key from the environment; local servers (vLLM, Ollama, llama.cpp) accept any."""
+    key = os.environ.get(endpoint.api_key_env, "")
+    if key:
+        return key
+    if endpoint.base_url is None:
+        raise ConfigError(
+            f"model {endpoint.model!r} talks to the OpenAI API but the environment variable "
+            f"{endpoint.api_key_env} is not set"
+        )
+    return "unused"
+
+
+class OpenAIBackend:
+    """Chat completions over HTTP. The client's own retries are off: tenacity decides (see client.py)."""
+
+    provider = "openai"
+
+    def __init__(self, endpoint: EndpointConfig) -> None:
+        self._client = openai.OpenAI(
+            api_key=resolve_api_key(endpoint),
+            base_url=endpoint.base_url,
+            timeout=endpoint.timeout,
+            max_retries=0,
+        )
+
+    def complete(self, request: ChatRequest) -> Completion:
+        kwargs = {}
+        if request.json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        response = self._client.chat.completions.create(
+            model=request.model,
+            messages=request.messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            extra_headers={OPERATION_HEADER: request.operation},
+            **kwargs,
+        )
+        choices = getattr(response, "choices", None)
+        if not choices or choices[0].message is None or not (choices[0].message.content or "").strip():
+            raise MalformedCompletion(f"no completion text in the response to {request.operation}")
+        usage = response.usage
+        return Completion(
+            text=choices[0].message.content.strip(),
+            input_tokens=(usage.prompt_tokens or 0) if usage else 0,
+            output_tokens=(usage.completion_tokens or 0) if usage else 0,
+            model=response.model or request.model,
+            provider=self.provider,
+        )
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,11 @@
+"""Names of the LLM operations, shared by the callers, the usage records and the offline backend."""
+
+REWRITE_QUERY = "rewrite_query"
+RESPOND = "respond"
+FOLLOW_UP = "follow_up"
+EXTRACT_INTENT = "extract_intent"
+SEMANTIC_REWRITE = "semantic_rewrite"
+PARAPHRASE = "paraphrase"
+
+# What the user simulator answers instead of a follow-up when the persona is satisfied.
+SATISFIED = "[SATISFIED]"

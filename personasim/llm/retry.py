@@ -1,0 +1,69 @@
+"""Which LLM failures are worth retrying, and how long to wait before the next try."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+
+import openai
+from tenacity import RetryCallState
+from tenacity.wait import wait_exponential_jitter
+
+
+class MalformedCompletion(Exception):
+    """The endpoint answered 2xx but the body held no usable completion."""
+
+
+_RETRYABLE = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APIConnectionError,  # includes APITimeoutError and dropped connections
+    openai.APIResponseValidationError,
+    json.JSONDecodeError,
+    MalformedCompletion,
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """429, 5xx, timeouts, dropped connections and malformed bodies; never 400/401/404/context-length."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
+    return isinstance(exc, _RETRYABLE)
+
+
+def retry_after_seconds(exc: BaseException | None) -> float | None:
+    """The server's Retry-After (or retry-after-ms) in seconds, if the failure carried one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        return None if parsed is None else max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+class wait_retry_after_or_backoff:
+    """Honour Retry-After when the server sends one, else exponential backoff with jitter."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 60.0) -> None:
+        self.maximum = maximum
+        self._backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = retry_after_seconds(exc)
+        if hinted is not None:
+            return min(hinted, self.maximum)
+        return self._backoff(state)

@@ -1,0 +1,92 @@
+"""Token usage: one record per LLM call that returned, attributable to module, operation and model."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    module: str
+    operation: str
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float
+    interaction_id: str | None = None
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Scope:
+    interaction_id: str
+    records: list[UsageRecord] = field(default_factory=list)
+
+
+_current_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("personasim_usage_scope", default=None)
+
+
+@contextmanager
+def usage_scope(interaction_id: str) -> Iterator[list[UsageRecord]]:
+    """Attribute every call made in this block (this thread/context) to one interaction.
+
+    Yields the list that collects the block's records, so the interaction can carry its own totals.
+    """
+    scope = _Scope(interaction_id)
+    token = _current_scope.set(scope)
+    try:
+        yield scope.records
+    finally:
+        _current_scope.reset(token)
+
+
+class UsageTracker:
+    """Thread-safe collector of usage records for a run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[UsageRecord] = []
+
+    def record(self, *, module: str, operation: str, model: str, provider: str, input_tokens: int,
+               output_tokens: int, latency_s: float) -> UsageRecord:
+        scope = _current_scope.get()
+        rec = UsageRecord(module, operation, model, provider, input_tokens, output_tokens, round(latency_s, 6),
+                          scope.interaction_id if scope else None)
+        if scope is not None:
+            scope.records.append(rec)
+        with self._lock:
+            self._records.append(rec)
+        return rec
+
+    def records(self) -> list[UsageRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def drain(self) -> list[UsageRecord]:
+        """Hand over and forget what was recorded, so a long run's memory stays flat."""
+        with self._lock:
+            records, self._records = self._records, []
+        return records
+
+    def totals(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Calls and tokens by (module, model)."""
+        return summarize(self.records())
+
+
+def summarize(records: list[UsageRecord]) -> dict[tuple[str, str], dict[str, int]]:
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    for rec in records:
+        row = totals.setdefault((rec.module, rec.model), {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        row["calls"] += 1
+        row["input_tokens"] += rec.input_tokens
+        row["output_tokens"] += rec.output_tokens
+    return totals

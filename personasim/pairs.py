@@ -1,0 +1,165 @@
+"""Personas, queries and the pairs built from them, validated with errors that name row and field."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from personasim.errors import InputError
+
+MAX_QUERY_CHARS = 20_000
+MAX_ID_CHARS = 200
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def _check_id(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError(f"{what} is empty")
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"{what} is longer than {MAX_ID_CHARS} characters")
+    if _BAD_ID.search(value) or ".." in value or value in {".", ".."}:
+        raise ValueError(f"{what} contains '/', '\\', '..' or a control character")
+    return value
+
+
+def _check_text(value: str, what: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{what} is empty")
+    if len(value) > MAX_QUERY_CHARS:
+        raise ValueError(f"{what} has {len(value):,} characters (at most {MAX_QUERY_CHARS:,})")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class QueryInput(_Strict):
+    original_query: str
+    adapted_query: str | None = None
+    query_id: str | None = None
+    target_turns: int | None = Field(None, ge=2, le=5)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("original_query")
+    @classmethod
+    def _original(cls, v: str) -> str:
+        return _check_text(v, "original_query")
+
+    @field_validator("adapted_query")
+    @classmethod
+    def _adapted(cls, v: str | None) -> str | None:
+        return None if v is None else _check_text(v, "adapted_query")
+
+    @field_validator("query_id")
+    @classmethod
+    def _qid(cls, v: str | None) -> str | None:
+        return _check_id(v, "query_id")
+
+
+class PersonaInput(_Strict):
+    persona_id: str
+    persona_features: dict[str, str] = Field(min_length=1)
+    system_prompt: str | None = None
+
+    @field_validator("persona_id")
+    @classmethod
+    def _pid(cls, v: str) -> str:
+        return _check_id(v, "persona_id")
+
+
+class PairInput(PersonaInput, QueryInput):
+    """One row per pair."""
+
+
+class PersonaWithQueries(PersonaInput):
+    """One row per persona, with its queries (the reference API's `personas_with_queries`)."""
+
+    queries: list[QueryInput | str] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One persona with one query: the unit of work."""
+
+    persona_id: str
+    persona_features: dict[str, str]
+    original_query: str
+    adapted_query: str | None = None
+    query_id: str | None = None
+    target_turns: int | None = None
+    system_prompt: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def query_key(self) -> str:
+        """query_id when given, else a hash of the query text: stable across reruns."""
+        if self.query_id:
+            return self.query_id
+        return "q" + hashlib.sha256(self.original_query.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"persona_id": self.persona_id, "persona_features": dict(self.persona_features),
+                "original_query": self.original_query, "adapted_query": self.adapted_query,
+                "query_id": self.query_id, "target_turns": self.target_turns,
+                "system_prompt": self.system_prompt, "metadata": dict(self.metadata), "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Pair":
+        return cls(**{k: data[k] for k in data if k in cls.__dataclass_fields__})
+
+
+def _describe(exc: ValidationError, where: str) -> InputError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(row)"
+    msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+    if err["type"] == "missing":
+        msg = "missing"
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return InputError(f"{where}: field {loc}: {msg}{more}")
+
+
+def _pair_from(persona: PersonaInput, query: QueryInput, source: str) -> Pair:
+    return Pair(persona_id=persona.persona_id, persona_features=dict(persona.persona_features),
+                original_query=query.original_query, adapted_query=query.adapted_query,
+                query_id=query.query_id, target_turns=query.target_turns, system_prompt=persona.system_prompt,
+                metadata=dict(query.metadata), source=source)
+
+
+def pairs_from_record(record: Any, where: str) -> list[Pair]:
+    """The pairs in one input row (pair-shaped or persona-with-queries-shaped)."""
+    if not isinstance(record, Mapping):
+        raise InputError(f"{where}: expected an object, got {type(record).__name__}")
+    try:
+        if "queries" in record:
+            row = PersonaWithQueries.model_validate(dict(record))
+            queries = [QueryInput(original_query=q) if isinstance(q, str) else q for q in row.queries]
+            return [_pair_from(row, q, f"{where} queries[{i}]") for i, q in enumerate(queries)]
+        row = PairInput.model_validate(dict(record))
+        return [_pair_from(row, row, where)]
+    except ValidationError as exc:
+        raise _describe(exc, where) from None
+
+
+def expand_pairs(records: Iterable[tuple[str, Any]]) -> list[Pair]:
+    """Validate (where, record) items into pairs; a duplicate (persona, query) is an error naming both rows."""
+    pairs: list[Pair] = []
+    seen: dict[tuple[str, str], str] = {}
+    for where, record in records:
+        for pair in pairs_from_record(record, where):
+            key = (pair.persona_id, pair.query_key)
+            if key in seen:
+                what = f"query_id {pair.query_id!r}" if pair.query_id else "the same original_query"
+                raise InputError(f"{pair.source}: field query_id: duplicate pair: persona_id {pair.persona_id!r} "
+                                 f"with {what} already at {seen[key]}")
+            seen[key] = pair.source
+            pairs.append(pair)
+    return pairs
