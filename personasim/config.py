@@ -180,11 +180,11 @@ class PersonasimConfig(_Section):
     def fingerprint(self) -> str:
         """A short hash of everything that shapes the generated text.
 
-        Runtime knobs (workers, timeouts, retries, rate limits, prices) are left out so
-        changing them does not make a rerun regenerate what is already stored.
+        Runtime knobs (workers, timeouts, retries, rate limits, prices, and where the model is
+        served from) are left out so changing them does not make a rerun regenerate what is stored.
         """
         runtime = {"max_workers", "timeout", "max_retries", "max_retry_wait", "requests_per_minute",
-                   "tokens_per_minute", "interaction_attempts", "api_key_env"}
+                   "tokens_per_minute", "interaction_attempts", "api_key_env", "base_url"}
 
         def strip(value: Any) -> Any:
             if isinstance(value, dict):

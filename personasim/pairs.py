@@ -79,10 +79,6 @@ class PairInput(PersonaInput, QueryInput):
     """One row per pair."""
 
 
-class PersonaWithQueries(PersonaInput):
-    """One row per persona, with its queries (the reference API's `personas_with_queries`)."""
-
-    queries: list[QueryInput | str] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -135,18 +131,28 @@ def _pair_from(persona: PersonaInput, query: QueryInput, source: str) -> Pair:
 
 
 def pairs_from_record(record: Any, where: str) -> list[Pair]:
-    """The pairs in one input row (pair-shaped or persona-with-queries-shaped)."""
+    """The pairs in one input row: a pair, or a persona with `queries` (the reference API's shape)."""
     if not isinstance(record, Mapping):
         raise InputError(f"{where}: expected an object, got {type(record).__name__}")
     try:
-        if "queries" in record:
-            row = PersonaWithQueries.model_validate(dict(record))
-            queries = [QueryInput(original_query=q) if isinstance(q, str) else q for q in row.queries]
-            return [_pair_from(row, q, f"{where} queries[{i}]") for i, q in enumerate(queries)]
-        row = PairInput.model_validate(dict(record))
-        return [_pair_from(row, row, where)]
+        if "queries" not in record:
+            row = PairInput.model_validate(dict(record))
+            return [_pair_from(row, row, where)]
+        persona = PersonaInput.model_validate({k: v for k, v in record.items() if k != "queries"})
     except ValidationError as exc:
         raise _describe(exc, where) from None
+    queries = record["queries"]
+    if not isinstance(queries, list) or not queries:
+        raise InputError(f"{where}: field queries: must be a non-empty list of queries")
+    pairs = []
+    for i, item in enumerate(queries):
+        at = f"{where} queries[{i}]"
+        try:
+            query = QueryInput.model_validate({"original_query": item} if isinstance(item, str) else item)
+        except ValidationError as exc:
+            raise _describe(exc, at) from None
+        pairs.append(_pair_from(persona, query, at))
+    return pairs
 
 
 def expand_pairs(records: Iterable[tuple[str, Any]]) -> list[Pair]:

@@ -69,13 +69,12 @@ def typo(text: str, rng: random.Random, intensity: float = 0.05) -> str:
 
 
 def word_swap(text: str, rng: random.Random, num_swaps: int = 1) -> str:
-    """Swap adjacent words `num_swaps` times."""
+    """Swap `num_swaps` distinct adjacent word pairs (distinct, so two swaps never undo each other)."""
     tokens = _split(text)
     words = _word_indexes(tokens)
     if len(words) < 2:
         return text
-    for _ in range(num_swaps):
-        k = rng.randrange(len(words) - 1)
+    for k in rng.sample(range(len(words) - 1), min(num_swaps, len(words) - 1)):
         a, b = words[k], words[k + 1]
         tokens[a], tokens[b] = tokens[b], tokens[a]
     return "".join(tokens)

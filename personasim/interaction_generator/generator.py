@@ -39,6 +39,7 @@ class PairPlan:
     initial_query: str
     style_transferred: bool
     target_turns: int
+    usage: tuple[UsageRecord, ...] = ()  # calls made so far for this pair (style transfer, initial noise)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class InteractionGenerator:
         """Style transfer (unless an adapted query is given) and the conversation's target length."""
         interaction_id = self.interaction_id_for(pair)
         gen = self.config.generation
-        with usage_scope(interaction_id):
+        with usage_scope(interaction_id) as records:
             if pair.adapted_query is not None:
                 initial, transferred = pair.adapted_query, False
             else:
@@ -140,7 +141,7 @@ class InteractionGenerator:
         if target is None:
             target = stream(self.seed, interaction_id, "turns").randint(gen.min_turns, gen.max_turns)
         target = max(gen.min_turns, min(gen.max_turns, target))
-        return PairPlan(pair, interaction_id, initial, transferred, target)
+        return PairPlan(pair, interaction_id, initial, transferred, target, tuple(records))
 
     def noise_turn(self, interaction_id: str, turn: int, text: str) -> NoiseResult:
         """Noise for one user turn, from the turn's own random stream."""
@@ -152,19 +153,19 @@ class InteractionGenerator:
     def converse(self, plan: PairPlan, initial_noise: NoiseResult | None = None) -> Interaction:
         """The turn loop: the assistant sees noisy text; follow-ups are noised as they are written."""
         pair = plan.pair
-        noise = initial_noise or self.noise_turn(plan.interaction_id, 1, plan.initial_query)
-        noise_results = [noise]
         messages: list[Message] = []
         client = self.assistant.lock_model(stream(self.seed, plan.interaction_id, "pool"))
         stop_reason = "target_reached"
         try:
             with usage_scope(plan.interaction_id) as records:
+                noise = initial_noise or self.noise_turn(plan.interaction_id, 1, plan.initial_query)
+                noise_results = [noise]
                 turn = 1
                 while True:
                     messages.append(Message("user", noise.noisy_text, metadata={
                         "turn": turn, "is_initial": turn == 1, "is_followup": turn > 1,
                         "was_noised": noise.was_noised, "clean_text": noise.original_text,
-                        "noise": noise.to_dict() if noise.was_noised else None,
+                        "noise": noise.to_dict() if noise.metadata.get("activated") else None,
                     }))
                     reply = self.assistant.respond(noise.noisy_text, messages[:-1], pair.system_prompt)
                     messages.append(Message("assistant", reply, metadata={
@@ -197,7 +198,7 @@ class InteractionGenerator:
                 "style_transferred": plan.style_transferred,
                 "system_prompt": pair.system_prompt,
                 "noise": noise_summary(noise_results),
-                "token_usage": usage_totals(records),
+                "token_usage": usage_totals([*plan.usage, *records]),
                 "config_fingerprint": self.fingerprint,
                 "seed": self.seed,
                 "pair_metadata": dict(pair.metadata),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import email.utils
 import json
+import random
 import time
 
 import openai
 from tenacity import RetryCallState
-from tenacity.wait import wait_exponential_jitter
 
 
 class MalformedCompletion(Exception):
@@ -58,12 +58,13 @@ class wait_retry_after_or_backoff:
     """Honour Retry-After when the server sends one, else exponential backoff with jitter."""
 
     def __init__(self, initial: float = 0.5, maximum: float = 60.0) -> None:
+        self.initial = initial
         self.maximum = maximum
-        self._backoff = wait_exponential_jitter(initial=initial, max=maximum, jitter=initial)
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         hinted = retry_after_seconds(exc)
         if hinted is not None:
             return min(hinted, self.maximum)
-        return self._backoff(state)
+        backoff = self.initial * 2 ** (state.attempt_number - 1)
+        return min(self.maximum, backoff + random.uniform(0, self.initial))

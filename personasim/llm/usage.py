@@ -40,7 +40,12 @@ def usage_scope(interaction_id: str) -> Iterator[list[UsageRecord]]:
     """Attribute every call made in this block (this thread/context) to one interaction.
 
     Yields the list that collects the block's records, so the interaction can carry its own totals.
+    A nested scope for the same interaction shares the outer list.
     """
+    outer = _current_scope.get()
+    if outer is not None and outer.interaction_id == interaction_id:
+        yield outer.records
+        return
     scope = _Scope(interaction_id)
     token = _current_scope.set(scope)
     try:

@@ -1,0 +1,301 @@
+"""An OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks.
+
+Scripted replies per operation, recorded requests, injected faults (status codes with
+Retry-After, slow replies, malformed bodies, dropped connections), latency with jitter and an
+optional requests-per-minute limit answered with 429. It speaks HTTP, so the real `openai`
+client is exercised end to end.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OPERATION_HEADER = "x-personasim-operation"
+
+
+@dataclass
+class Fault:
+    """One injected failure. kind: status | slow | malformed | drop."""
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    delay: float = 0.0
+    operation: str | None = None  # only requests of this operation trigger it
+
+
+@dataclass
+class RecordedRequest:
+    operation: str
+    body: dict[str, Any]
+    authorization: str | None
+    answered: str  # "ok", the status code, or the fault kind
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    ok: int = 0
+    rate_limited: int = 0
+    faults: collections.Counter = field(default_factory=collections.Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def approx_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _user_payload(body: dict[str, Any]) -> tuple[str, Any]:
+    """The last user message, and its JSON payload when the client sent JSON."""
+    messages = body.get("messages") or []
+    text = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+    try:
+        return text, json.loads(text)
+    except (TypeError, ValueError):
+        return text, None
+
+
+def default_reply(operation: str, body: dict[str, Any], n: int) -> str:
+    """Plausible text for each personasim operation, so unscripted calls succeed."""
+    text, payload = _user_payload(body)
+    payload = payload if isinstance(payload, dict) else {}
+    if operation == "rewrite_query":
+        return f"{payload.get('query', text)} (in my own words)"
+    if operation == "respond":
+        return f"[{body.get('model')}] answer {n}: here is what to do about: {text[:80]}"
+    if operation == "follow_up":
+        return f"follow-up {n}: could you expand on that part?"
+    if operation == "extract_intent":
+        return json.dumps({"intent": "request_help", "slots": {"topic": text[:30]}, "confidence": 0.9})
+    if operation == "semantic_rewrite":
+        return json.dumps({"noisy_text": f"{payload.get('message', text)} umm idk", "applied_strategies": []})
+    if operation == "paraphrase":
+        return f"In other words, {text}"
+    return f"reply {n}"
+
+
+class FakeOpenAIServer:
+    """Start with `with FakeOpenAIServer() as server:`; point clients at `server.base_url`."""
+
+    def __init__(self, *, latency: float = 0.0, jitter: float = 0.0, requests_per_minute: float | None = None,
+                 seed: int = 0) -> None:
+        self.latency = latency
+        self.jitter = jitter
+        self.requests_per_minute = requests_per_minute
+        self.requests: list[RecordedRequest] = []
+        self.stats = ServerStats()
+        self.record_requests = True
+        self._scripts: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._responders: dict[str, Callable[[dict[str, Any]], str]] = {}
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._chaos: dict[str, float] = {}
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._window: collections.deque[float] = collections.deque()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control ------------------------------------------------------------------------------
+    def script(self, operation: str, replies: list[str]) -> None:
+        """Answer the next calls of `operation` with these texts, in order."""
+        with self._lock:
+            self._scripts[operation].extend(replies)
+
+    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], str]) -> None:
+        """Answer every call of `operation` with `responder(request_body)`."""
+        self._responders[operation] = responder
+
+    def inject(self, *faults: Fault) -> None:
+        """Fail the next matching requests, one fault each, in order."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    def chaos(self, **rates: float) -> None:
+        """Fail requests at random, e.g. chaos(rate_limit=0.1, server_error=0.05, drop=0.02, slow=0.02,
+        malformed=0.02); `slow_delay` sets how long a slow reply takes."""
+        self._chaos = rates
+
+    def requests_for(self, operation: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.operation == operation]
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "FakeOpenAIServer":
+        handler = type("Handler", (_Handler,), {"owner": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._server.request_queue_size = 256
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- request handling ---------------------------------------------------------------------
+    def _next_fault(self, operation: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.operation in (None, operation):
+                    self._faults.remove(fault)
+                    return fault
+            if self.requests_per_minute:
+                now = time.monotonic()
+                while self._window and now - self._window[0] >= 60.0:
+                    self._window.popleft()
+                if len(self._window) >= self.requests_per_minute:
+                    wait = 60.0 - (now - self._window[0])
+                    return Fault("status", 429, retry_after=round(max(wait, 0.001), 3))
+                self._window.append(now)
+            if self._chaos:
+                roll = self._rng.random()
+                for kind, status in (("rate_limit", 429), ("server_error", 500), ("drop", 0), ("slow", 0),
+                                     ("malformed", 0)):
+                    rate = self._chaos.get(kind, 0.0)
+                    if roll < rate:
+                        if kind == "rate_limit":
+                            return Fault("status", 429, retry_after=0.05)
+                        if kind == "server_error":
+                            return Fault("status", 500)
+                        if kind == "slow":
+                            return Fault("slow", delay=self._chaos.get("slow_delay", 5.0))
+                        return Fault(kind)
+                    roll -= rate
+        return None
+
+    def _reply_text(self, operation: str, body: dict[str, Any]) -> str:
+        with self._lock:
+            self._counter += 1
+            n = self._counter
+            scripted = self._scripts[operation].popleft() if self._scripts.get(operation) else None
+        if scripted is not None:
+            return scripted
+        responder = self._responders.get(operation)
+        return responder(body) if responder else default_reply(operation, body, n)
+
+    def _record(self, operation: str, body: dict[str, Any], auth: str | None, answered: str) -> None:
+        with self._lock:
+            self.stats.requests += 1
+            if answered == "ok":
+                self.stats.ok += 1
+            elif answered == "429":
+                self.stats.rate_limited += 1
+            else:
+                self.stats.faults[answered] += 1
+            if self.record_requests:
+                self.requests.append(RecordedRequest(operation, body, auth, answered))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeOpenAIServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request logs
+        return
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        owner = self.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._send_json(400, {"error": {"message": "request body is not JSON"}})
+            return
+        operation = self.headers.get(OPERATION_HEADER, "")
+        auth = self.headers.get("Authorization")
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        fault = owner._next_fault(operation)
+        delay = owner.latency + (owner._rng.uniform(-owner.jitter, owner.jitter) if owner.jitter else 0.0)
+        if delay > 0:
+            time.sleep(delay)
+        if fault is not None:
+            self._fail(fault, operation, body, auth)
+            return
+        text = owner._reply_text(operation, body)
+        prompt = sum(approx_tokens(m.get("content") or "") for m in body.get("messages") or [])
+        completion = approx_tokens(text)
+        with owner._lock:
+            owner.stats.prompt_tokens += prompt
+            owner.stats.completion_tokens += completion
+        owner._record(operation, body, auth, "ok")
+        self._send_json(200, {
+            "id": f"chatcmpl-{owner._counter}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion},
+        })
+
+    def _fail(self, fault: Fault, operation: str, body: dict[str, Any], auth: str | None) -> None:
+        owner = self.owner
+        if fault.kind == "status":
+            owner._record(operation, body, auth, str(fault.status))
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            self._send_json(fault.status, {"error": {"message": f"injected {fault.status}",
+                                                     "type": "injected"}}, headers)
+        elif fault.kind == "slow":
+            owner._record(operation, body, auth, "slow")
+            time.sleep(fault.delay)
+            self.close_connection = True
+        elif fault.kind == "malformed":
+            owner._record(operation, body, auth, "malformed")
+            data = b'{"id": "chatcmpl-x", "choices": [{"message": '
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif fault.kind == "drop":
+            owner._record(operation, body, auth, "drop")
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        else:
+            raise ValueError(f"unknown fault kind {fault.kind!r}")

@@ -1,0 +1,66 @@
+import pytest
+
+from personasim import ConfigError, load_config
+
+
+def test_defaults_are_offline_and_valid():
+    cfg = load_config(None)
+    assert cfg.llm.style_transfer.provider == "offline"
+    assert cfg.distractor.semantic.layer_weights == {"surface_noise": 0.5, "incomplete_info": 0.3,
+                                                     "semantic_ambiguity": 0.2}
+
+
+def test_default_section_applies_to_every_role_and_pool_model():
+    cfg = load_config({"llm": {"default": {"provider": "openai", "base_url": "http://127.0.0.1:1/v1",
+                                           "model": "m0", "temperature": 0.1},
+                               "assistant": {"model_pool": [{"model": "a", "weight": 2}, {"model": "b"}]},
+                               "user_simulator": {"temperature": 0.9}}})
+    assert cfg.llm.style_transfer.model == "m0"
+    assert [m.model for m in cfg.llm.assistant.model_pool] == ["a", "b"]
+    assert cfg.llm.assistant.model_pool[0].temperature == 0.1
+    assert cfg.llm.user_simulator.temperature == 0.9
+
+
+@pytest.mark.parametrize("raw, needle", [
+    ({"generation": {"max_turn": 3}}, "generation.max_turn: unknown key"),
+    ({"llm": {"assistent": {}}}, "llm.assistent: unknown key"),
+    ({"generation": {"min_turns": "two"}}, "generation.min_turns"),
+    ({"generation": {"transfer_probability": 1.5}}, "generation.transfer_probability"),
+    ({"distractor": {"activation_probability": -0.1}}, "distractor.activation_probability"),
+    ({"generation": {"min_turns": 4, "max_turns": 2}}, "min_turns (4) is greater than max_turns (2)"),
+    ({"llm": {"assistant": {"model_pool": [{"weight": 0}, {"weight": 0}]}}}, "weights sum to zero"),
+    ({"distractor": {"semantic": {"layer_weights": {"surface_noise": 0, "incomplete_info": 0}}}},
+     "layer_weights sum to zero"),
+    ({"distractor": {"semantic": {"strategies": {"telepathy": {}}}}}, "unknown semantic strategy 'telepathy'"),
+    ({"distractor": {"rule_based": {"strategies": {"typo": {"probabilty": 0.3}}}}}, "probabilty: unknown key"),
+    ({"llm": {"default": {"temperature": 3}}}, "temperature"),
+])
+def test_bad_config_names_the_key(raw, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(raw)
+    assert needle in str(err.value)
+
+
+def test_yaml_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 3\ngeneration:\n  min_turnz: 2\n")
+    with pytest.raises(ConfigError, match=r"run\.yaml: generation\.min_turnz: unknown key"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_fingerprint_ignores_runtime_knobs_but_not_models():
+    base = load_config({"seed": 1})
+    assert base.fingerprint() == load_config({"seed": 1, "generation": {"max_workers": 64}}).fingerprint()
+    assert base.fingerprint() != load_config({"seed": 1, "llm": {"default": {"model": "other"}}}).fingerprint()
+    assert base.fingerprint() != load_config({"seed": 2}).fingerprint()
+
+
+def test_missing_api_key_for_openai_is_a_config_error(monkeypatch):
+    from personasim.llm.factory import build_clients
+
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    cfg = load_config({"llm": {"default": {"provider": "openai", "model": "gpt-x", "api_key_env": "NO_SUCH_KEY_VAR"}}})
+    with pytest.raises(ConfigError, match="NO_SUCH_KEY_VAR is not set"):
+        build_clients(cfg)

@@ -1,0 +1,76 @@
+"""The LLM layer through the real `openai` client against a local OpenAI-compatible server."""
+
+import time
+
+import pytest
+
+from personasim.config import load_config
+from personasim.errors import LLMCallError
+from personasim.llm import operations as op
+from personasim.llm.factory import build_clients
+from personasim.testing import Fault
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def client(remote_config):
+    return build_clients(load_config(remote_config(timeout=0.5, max_retry_wait=1.0))).assistant_pool[0][0]
+
+
+def test_plain_call_records_usage_and_sends_the_key_and_operation(client, llm_server):
+    text = client.complete(MESSAGES, operation=op.RESPOND)
+    assert "answer" in text
+    [request] = llm_server.requests
+    assert request.operation == op.RESPOND and request.authorization == "Bearer sk-test-0123456789abcdef"
+    [record] = client.tracker.records()
+    assert (record.module, record.operation, record.model, record.provider) == ("assistant", "respond",
+                                                                               "fake-model", "openai")
+    assert record.input_tokens == llm_server.stats.prompt_tokens
+    assert record.output_tokens == llm_server.stats.completion_tokens
+
+
+def test_429_waits_for_retry_after_then_succeeds(client, llm_server):
+    llm_server.inject(Fault("status", 429, retry_after=0.4))
+    client.complete(MESSAGES, operation=op.RESPOND)
+    first, second = llm_server.requests
+    assert (first.answered, second.answered) == ("429", "ok")
+    assert second.at - first.at >= 0.39
+    assert len(client.tracker.records()) == 1  # the refused call used no tokens
+
+
+@pytest.mark.parametrize("fault", [Fault("status", 500), Fault("status", 503), Fault("drop"),
+                                   Fault("malformed"), Fault("slow", delay=1.5)],
+                         ids=["500", "503", "dropped-connection", "malformed-body", "timeout"])
+def test_transient_failures_are_retried(client, llm_server, fault):
+    llm_server.inject(fault)
+    assert client.complete(MESSAGES, operation=op.RESPOND)
+    answered = [r.answered for r in llm_server.requests]
+    assert answered[-1] == "ok" and len(answered) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 404])
+def test_client_errors_are_not_retried(client, llm_server, status):
+    llm_server.inject(Fault("status", status))
+    with pytest.raises(LLMCallError, match=f"HTTP {status}"):
+        client.complete(MESSAGES, operation=op.RESPOND)
+    assert len(llm_server.requests) == 1
+    assert client.tracker.records() == []
+
+
+def test_retries_give_up_after_max_retries(remote_config, llm_server):
+    client = build_clients(load_config(remote_config(max_retries=2, max_retry_wait=0.05))).distractor
+    llm_server.inject(*[Fault("status", 500)] * 5)
+    started = time.monotonic()
+    with pytest.raises(LLMCallError, match=r"distractor\.paraphrase on model 'fake-model'.*HTTP 500"):
+        client.complete(MESSAGES, operation=op.PARAPHRASE)
+    assert len(llm_server.requests) == 3 and time.monotonic() - started < 5
+
+
+def test_error_text_never_contains_the_key(remote_config, llm_server):
+    client = build_clients(load_config(remote_config(max_retries=0))).style_transfer
+    llm_server.inject(Fault("status", 400))
+    llm_server.respond_with(op.REWRITE_QUERY, lambda body: "unused")
+    with pytest.raises(LLMCallError) as err:
+        client.complete(MESSAGES, operation=op.REWRITE_QUERY)
+    assert "sk-test-0123456789abcdef" not in str(err.value)
