@@ -170,11 +170,27 @@ class PriceConfig(_Section):
     output_per_1m: float = Field(ge=0.0)
 
 
+class SplitConfig(_Section):
+    """Train/validation/test shares; a persona's samples all land in one split."""
+
+    train: float = Field(0.8, ge=0.0, le=1.0)
+    validation: float = Field(0.1, ge=0.0, le=1.0)
+    test: float = Field(0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> "SplitConfig":
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must be 1.0, got {total:g}")
+        return self
+
+
 class PersonasimConfig(_Section):
     seed: int = 0
     llm: LLMConfig
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     distractor: DistractorConfig = Field(default_factory=DistractorConfig)
+    splits: SplitConfig = Field(default_factory=SplitConfig)
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
 
     def fingerprint(self) -> str:
@@ -193,7 +209,7 @@ class PersonasimConfig(_Section):
                 return [strip(v) for v in value]
             return value
 
-        payload = strip(self.model_dump(mode="json", exclude={"pricing"}))
+        payload = strip(self.model_dump(mode="json", exclude={"pricing", "splits"}))
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -134,7 +134,24 @@ def read_records(path: str | Path) -> Iterator[tuple[str, Any]]:
 
 def load_pairs(path: str | Path) -> list[Pair]:
     """Every pair in the file, validated; the first problem raises InputError naming file, row and field."""
-    pairs = expand_pairs(read_records(path))
+    return load_input(path)
+
+
+def input_files(path: str | Path) -> list[Path]:
+    """The file itself, or every supported file in a directory (sorted, so runs are reproducible)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (*FORMATS, ".ndjson"))
+        if not files:
+            raise InputError(f"{path}: no input files ({', '.join(FORMATS)}) in this directory")
+        return files
+    return [path]
+
+
+def load_input(path: str | Path, limit: int | None = None) -> list[Pair]:
+    """Pairs from a file or a directory of files; ids must be unique across all of them."""
+    records = (item for file in input_files(path) for item in read_records(file))
+    pairs = expand_pairs(records)
     if not pairs:
-        raise InputError(f"{path}: no pairs in the input file (it is empty)")
-    return pairs
+        raise InputError(f"{path}: no pairs in the input (it is empty)")
+    return pairs[:limit] if limit else pairs

@@ -53,6 +53,7 @@ class PairFailure:
     source: str
     reason: str
     attempts: int
+    stage: str = "generate"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -82,6 +82,11 @@ class UsageTracker:
             records, self._records = self._records, []
         return records
 
+    def restore(self, records: list[UsageRecord]) -> None:
+        """Give back drained records whose write failed, so the retry writes them."""
+        with self._lock:
+            self._records[:0] = records
+
     def totals(self) -> dict[tuple[str, str], dict[str, int]]:
         """Calls and tokens by (module, model)."""
         return summarize(self.records())

@@ -1,0 +1,221 @@
+"""The Prefect flows: generate interactions for every persona–query pair into the datasets."""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from prefect.futures import PrefectFuture, wait
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict, Field
+
+from personasim.config import load_config
+from personasim.errors import LLMCallError
+from personasim.inputs import load_input
+from personasim.interaction_generator import Interaction, PairFailure
+from personasim.pairs import Pair
+from tasks.datasets import prepare_dataset_task, publish_statistics_task, write_wave_task
+from tasks.generation import noise_initial_task, store_task, style_transfer_task, turn_loop_task
+from tasks.runtime import RunKey, release, runtime_for
+
+STAGES = ("style_transfer", "noise_initial_query", "turn_loop", "store")
+
+
+class RunParameters(BaseModel):
+    """What a run takes; validated before any work starts (also for runs started from the UI)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_path: str = Field(description="pair file (JSONL, JSON, CSV, Parquet) or a directory of them")
+    dataset_root: str = Field("output/dataset", description="local directory or object-storage URL")
+    config_path: str | None = Field(None, description="YAML config; the offline defaults when empty")
+    run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    seed: int | None = Field(None, description="overrides the config's seed")
+    max_concurrency: int = Field(16, ge=1, le=1024, description="pairs in flight at once")
+    limit: int | None = Field(None, ge=1, description="only the first N pairs")
+    wave_size: int | None = Field(None, ge=1, le=100_000,
+                                  description="pairs per committed Parquet wave (default 4 x concurrency)")
+
+
+@dataclass
+class _Wave:
+    wave_id: str
+    pairs: list[Pair]
+    stages: list[list[PrefectFuture]] = field(default_factory=list)
+    recovered: list[Interaction] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    done: int = 0
+    failed: int = 0
+    recovered: int = 0
+    turns: int = 0
+    user_turns: int = 0
+    noised_turns: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, interactions: list[Interaction], failures: list[PairFailure]) -> None:
+        self.done += len(interactions)
+        self.failed += len(failures)
+        for ix in interactions:
+            self.turns += ix.num_turns
+            noise = ix.metadata.get("noise") or {}
+            self.user_turns += noise.get("user_turns", 0)
+            self.noised_turns += noise.get("noised_turns", 0)
+        self.failures.extend(f"{f.persona_id}/{f.query_id or f.original_query[:30]}: {f.reason}"
+                             for f in failures[:5])
+
+
+def _submit(key: RunKey, wave: _Wave) -> None:
+    plans = style_transfer_task.map(key, wave.pairs)
+    noised = noise_initial_task.map(key, plans)
+    interactions = turn_loop_task.map(key, noised)
+    stored = store_task.map(key, interactions)
+    wave.stages = [list(plans), list(noised), list(interactions), list(stored)]
+
+
+def _failure_of(pair: Pair, interaction_id: str, futures: list[PrefectFuture]) -> PairFailure | None:
+    """The first stage that failed for a pair, with its reason, or None if all completed."""
+    for stage, future in zip(STAGES, futures):
+        state = future.state
+        if state.is_completed():
+            continue
+        error = state.result(raise_on_failure=False) if state.is_failed() else None
+        reason = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else (
+            state.message or state.name)
+        retried = 3 if isinstance(error, LLMCallError) else 1
+        return PairFailure(interaction_id, pair.persona_id, pair.query_id, pair.original_query, pair.source,
+                           reason, retried, stage)
+    return None
+
+
+def _finish(key: RunKey, wave: _Wave, run_date: str, tally: _Tally) -> None:
+    wait([f for stage in wave.stages for f in stage])
+    generator = runtime_for(key).generator
+    interactions, failures = list(wave.recovered), []
+    for i, pair in enumerate(wave.pairs):
+        futures = [stage[i] for stage in wave.stages]
+        failure = _failure_of(pair, generator.interaction_id_for(pair), futures)
+        if failure is None:
+            interactions.append(futures[2].result())
+        else:
+            failures.append(failure)
+    write_wave_task(key, wave.wave_id, run_date, interactions, failures)
+    tally.add(interactions, failures)
+    tally.recovered += len(wave.recovered)
+
+
+def _summary_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = ("pairs", "done", "failed", "skipped", "recovered", "turns", "noise_rate", "llm_calls",
+            "input_tokens", "output_tokens", "cost_usd")
+    return [{"metric": k, "value": summary[k]} for k in keys]
+
+
+def run_pipeline(params: RunParameters) -> dict[str, Any]:
+    """The work of a run: plan waves, map the pair tasks, write committed waves, publish statistics."""
+    logger = get_run_logger()
+    config = load_config(params.config_path)
+    if params.seed is not None:
+        config = config.model_copy(update={"seed": params.seed})
+    pairs = load_input(params.input_path, limit=params.limit)
+    started = datetime.now(timezone.utc)
+    run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_date = f"{started:%Y-%m-%d}"
+    key = RunKey(run_id, config, params.dataset_root)
+    runtime = runtime_for(key)
+    try:
+        with runtime.dataset.lock():
+            in_dataset, stored_only = prepare_dataset_task(key)
+            generator = runtime.generator
+            ids = [generator.interaction_id_for(p) for p in pairs]
+            skipped = sum(1 for i in ids if i in in_dataset)
+            recover = [i for i in ids if i in stored_only]
+            todo = [p for p, i in zip(pairs, ids) if i not in in_dataset and i not in stored_only]
+            logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
+                        run_id, len(pairs), skipped, len(recover), len(todo))
+            wave_size = params.wave_size or max(32, 4 * params.max_concurrency)
+            tally = _Tally()
+            waves = deque()
+            if recover:
+                recovered = [runtime.storage.load_interaction(i) for i in recover]
+                _finish(key, _Wave(f"{run_id}-recovered", [], [[], [], [], []], recovered), run_date, tally)
+            for n, start in enumerate(range(0, len(todo), wave_size)):
+                wave = _Wave(f"{run_id}-w{n:05d}", todo[start:start + wave_size])
+                _submit(key, wave)
+                waves.append(wave)
+                if len(waves) >= 2:  # keep the next wave running while this one is written
+                    _finish(key, waves.popleft(), run_date, tally)
+            while waves:
+                _finish(key, waves.popleft(), run_date, tally)
+            stats = publish_statistics_task(key)
+    finally:
+        release(key)
+    for line in tally.failures:
+        logger.warning("failed pair %s", line)
+    summary = {
+        "run_id": run_id, "dataset_root": params.dataset_root, "pairs": len(pairs), "done": tally.done,
+        "failed": tally.failed, "skipped": skipped, "recovered": tally.recovered, "turns": tally.turns,
+        "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
+        "llm_calls": stats["tokens"]["calls"], "input_tokens": stats["tokens"]["input_tokens"],
+        "output_tokens": stats["tokens"]["output_tokens"], "cost_usd": stats["cost"]["total_usd"],
+        "statistics": stats,
+    }
+    create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
+                          description=f"personasim run {run_id} into {params.dataset_root}")
+    logger.info("run %s: %d done, %d failed, %d skipped, %d recovered", run_id, tally.done, tally.failed,
+                skipped, tally.recovered)
+    return summary
+
+
+@flow(name="pair-waves", log_prints=True)
+def _pair_waves(params: RunParameters) -> dict[str, Any]:
+    return run_pipeline(params)
+
+
+@flow(name="generate-interactions", log_prints=True, validate_parameters=True)
+def generate_interactions(
+    input_path: str,
+    dataset_root: str = "output/dataset",
+    config_path: str | None = None,
+    run_name: str | None = None,
+    seed: int | None = None,
+    max_concurrency: int = 16,
+    limit: int | None = None,
+    wave_size: int | None = None,
+) -> dict[str, Any]:
+    """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
+
+    Pairs fan out as mapped tasks (style transfer, noise on the initial query, the turn loop,
+    storage) with `max_concurrency` in flight; each wave of results is committed to the Parquet
+    tables; a rerun skips what is stored and redoes what failed.
+    """
+    params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
+                           run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
+                           wave_size=wave_size)
+    runner = ThreadPoolTaskRunner(max_workers=params.max_concurrency)
+    return _pair_waves.with_options(task_runner=runner)(params)
+
+
+@flow(name="refresh-interactions", log_prints=True, validate_parameters=True)
+def refresh_interactions(
+    input_path: str,
+    dataset_root: str = "output/dataset",
+    config_path: str | None = None,
+    max_concurrency: int = 16,
+) -> dict[str, Any]:
+    """For schedules: pick up pairs (in a file or a directory of files) not yet in the dataset.
+
+    New pairs are appended as a new partition of today's run; what is there is skipped, so a
+    refresh with nothing new costs no LLM call.
+    """
+    run_name = f"refresh-{datetime.now(timezone.utc):%Y%m%d}"
+    params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
+                           run_name=run_name, max_concurrency=max_concurrency)
+    runner = ThreadPoolTaskRunner(max_workers=params.max_concurrency)
+    return _pair_waves.with_options(task_runner=runner)(params)

@@ -1,0 +1,119 @@
+"""The Arrow schema of every table, declared once so every file of a dataset agrees.
+
+Partition columns (run_date, split) live in the directory names, not in the files, so
+pyarrow, pandas, DuckDB and Polars all read them back from the hive layout alike.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+STRINGS = pa.list_(pa.string())
+FEATURES = pa.map_(pa.string(), pa.string())
+CHAT_MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+MESSAGE = pa.struct([
+    ("role", pa.string()),
+    ("content", pa.string()),
+    ("timestamp", TIMESTAMP),
+    ("turn", pa.int32()),
+    ("clean_text", pa.string()),
+    ("was_noised", pa.bool_()),
+])
+
+INTERACTIONS = pa.schema([
+    ("interaction_id", pa.string()),
+    ("persona_id", pa.string()),
+    ("query_id", pa.string()),
+    ("persona_features", FEATURES),
+    ("original_query", pa.string()),
+    ("initial_query", pa.string()),
+    ("style_transferred", pa.bool_()),
+    ("messages", pa.list_(MESSAGE)),
+    ("num_turns", pa.int32()),
+    ("target_turns", pa.int32()),
+    ("stop_reason", pa.string()),
+    ("assistant_model", pa.string()),
+    ("assistant_provider", pa.string()),
+    ("user_turns", pa.int32()),
+    ("noised_turns", pa.int32()),
+    ("noise_layers", STRINGS),
+    ("noise_strategies", STRINGS),
+    ("llm_calls", pa.int32()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("config_fingerprint", pa.string()),
+    ("seed", pa.int64()),
+    ("run_id", pa.string()),
+    ("created_at", TIMESTAMP),
+    ("metadata_json", pa.string()),
+])
+
+MESSAGES = pa.schema([
+    ("interaction_id", pa.string()),
+    ("persona_id", pa.string()),
+    ("position", pa.int32()),
+    ("turn", pa.int32()),
+    ("role", pa.string()),
+    ("content", pa.string()),
+    ("clean_text", pa.string()),
+    ("was_noised", pa.bool_()),
+    ("noise_layer", pa.string()),
+    ("noise_strategies", STRINGS),
+    ("model", pa.string()),
+    ("provider", pa.string()),
+    ("timestamp", TIMESTAMP),
+    ("run_id", pa.string()),
+])
+
+NOISY_VERSION = pa.struct([("text", pa.string()), ("layer", pa.string()), ("applied_strategies", STRINGS)])
+
+TRAINING = pa.schema([
+    ("sample_id", pa.string()),
+    ("interaction_id", pa.string()),
+    ("persona_id", pa.string()),
+    ("persona_features", FEATURES),
+    ("original_query", pa.string()),
+    ("initial_query", pa.string()),
+    ("prompt_trajectory", STRINGS),
+    ("full_conversation", pa.list_(CHAT_MESSAGE)),
+    ("num_turns", pa.int32()),
+    ("noisy_initial_queries", pa.list_(NOISY_VERSION)),
+    ("metadata_json", pa.string()),
+    ("run_id", pa.string()),
+])
+
+TOKEN_USAGE = pa.schema([
+    ("interaction_id", pa.string()),
+    ("module", pa.string()),
+    ("operation", pa.string()),
+    ("model", pa.string()),
+    ("provider", pa.string()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("latency_s", pa.float64()),
+    ("created_at", TIMESTAMP),
+    ("run_id", pa.string()),
+])
+
+FAILURES = pa.schema([
+    ("interaction_id", pa.string()),
+    ("persona_id", pa.string()),
+    ("query_id", pa.string()),
+    ("original_query", pa.string()),
+    ("source", pa.string()),
+    ("stage", pa.string()),
+    ("reason", pa.string()),
+    ("attempts", pa.int32()),
+    ("run_id", pa.string()),
+    ("failed_at", TIMESTAMP),
+])
+
+TABLES: dict[str, pa.Schema] = {
+    "interactions": INTERACTIONS,
+    "messages": MESSAGES,
+    "training": TRAINING,
+    "token_usage": TOKEN_USAGE,
+    "failures": FAILURES,
+}

@@ -1,0 +1,203 @@
+"""The dataset root: hive-partitioned Parquet tables written in committed waves.
+
+A wave's files are each written atomically, then a commit marker names them. A file without a
+marker is what a crash left behind: `prepare()` deletes it before a run reads what is done, so
+a rerun after a kill neither loses nor duplicates a row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from personasim.dataset.schema import TABLES
+from personasim.errors import StorageError
+from personasim.fsio import atomic_write_bytes
+
+COMMITS = "_commits"
+STORE = "_store"
+LOCK = "_run.lock"
+_PART = re.compile(r"^part-(?P<wave>.+)\.parquet$")
+
+
+def resolve(root: str) -> tuple[pafs.FileSystem, str]:
+    """A pyarrow filesystem and base path for a local path or a URL such as s3://bucket/prefix."""
+    if "://" in root:
+        try:
+            return pafs.FileSystem.from_uri(root)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise StorageError(f"cannot open dataset root {root}: {exc}") from None
+    return pafs.LocalFileSystem(), str(Path(root).resolve())
+
+
+class Dataset:
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = str(root)
+        self.fs, self.base = resolve(self.root)
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    # -- paths --------------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return "/".join([self.base.rstrip("/"), *parts])
+
+    @property
+    def store_dir(self) -> Path:
+        """Where each interaction is saved the moment it is done (JSON, one file each)."""
+        if self.local:
+            return Path(self.path(STORE))
+        cache = Path(os.environ.get("PERSONASIM_CACHE", Path.home() / ".cache" / "personasim"))
+        return cache / re.sub(r"[^A-Za-z0-9_.-]", "_", self.root) / STORE
+
+    # -- run lock -----------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One writer per dataset root; a second run refuses with a clear message. Stale locks are taken over."""
+        if not self.local:
+            yield
+            return
+        Path(self.base).mkdir(parents=True, exist_ok=True)
+        lock_path = Path(self.path(LOCK))
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "token": uuid.uuid4().hex}
+        for _ in range(2):
+            try:
+                fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = _read_lock(lock_path)
+                if holder and _alive(holder):
+                    raise StorageError(f"dataset {self.root} is in use by another run (pid {holder['pid']} on "
+                                       f"{holder['host']}); wait for it to finish or remove {lock_path}") from None
+                lock_path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+            break
+        else:
+            raise StorageError(f"cannot take the lock {lock_path}")
+        try:
+            yield
+        finally:
+            if (_read_lock(lock_path) or {}).get("token") == me["token"]:
+                lock_path.unlink(missing_ok=True)
+
+    # -- files --------------------------------------------------------------------------------
+    def _list(self, directory: str) -> list[pafs.FileInfo]:
+        info = self.fs.get_file_info(directory)
+        if info.type == pafs.FileType.NotFound:
+            return []
+        return [f for f in self.fs.get_file_info(pafs.FileSelector(directory, recursive=True))
+                if f.type == pafs.FileType.File]
+
+    def _write_bytes(self, path: str, payload: bytes) -> None:
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        if self.local:
+            atomic_write_bytes(Path(path), payload)
+        else:
+            with self.fs.open_output_stream(path) as out:  # an object PUT is atomic
+                out.write(payload)
+
+    def _write_table(self, path: str, table: pa.Table) -> None:
+        directory, name = path.rsplit("/", 1)
+        self.fs.create_dir(directory, recursive=True)
+        target = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp" if self.local else path
+        try:
+            pq.write_table(table, target, filesystem=self.fs, compression="zstd")
+            if self.local:
+                with open(target, "rb+") as handle:
+                    os.fsync(handle.fileno())
+                self.fs.move(target, path)
+        except OSError as exc:
+            if self.local:
+                Path(target).unlink(missing_ok=True)
+            raise StorageError(f"cannot write {path}: {exc}") from None
+
+    def prepare(self) -> list[str]:
+        """Create the root and delete part files that no commit marker names (a crashed wave)."""
+        try:
+            self.fs.create_dir(self.base, recursive=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create dataset root {self.root}: {exc}") from None
+        committed = {f.base_name.removesuffix(".json") for f in self._list(self.path(COMMITS))}
+        removed = []
+        for table in TABLES:
+            for info in self._list(self.path(table)):
+                match = _PART.match(info.base_name)
+                stale_tmp = info.base_name.startswith(".") and info.base_name.endswith(".tmp")
+                if stale_tmp or (match and match["wave"] not in committed):
+                    self.fs.delete_file(info.path)
+                    removed.append(info.path)
+        return removed
+
+    def write_wave(self, wave_id: str, run_date: str, rows: dict[str, list[dict[str, Any]]]) -> list[str]:
+        """Write a wave's rows (table -> rows; training rows carry `split`), then commit it."""
+        files = []
+        for table, table_rows in rows.items():
+            if not table_rows:
+                continue
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for row in table_rows:
+                key = f"split={row.pop('split')}" if table == "training" else ""
+                groups.setdefault(key, []).append(row)
+            for key, group in groups.items():
+                parts = [table, f"run_date={run_date}"] + ([key] if key else []) + [f"part-{wave_id}.parquet"]
+                path = self.path(*parts)
+                self._write_table(path, pa.Table.from_pylist(group, schema=TABLES[table]))
+                files.append("/".join(parts))
+        marker = json.dumps({"wave_id": wave_id, "files": files}).encode()
+        self._write_bytes(self.path(COMMITS, f"{wave_id}.json"), marker)
+        return files
+
+    def write_json(self, name: str, payload: Any) -> str:
+        path = self.path(name)
+        self._write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+        return path
+
+    def read_json(self, name: str) -> Any:
+        try:
+            with self.fs.open_input_stream(self.path(name)) as handle:
+                return json.loads(handle.read())
+        except FileNotFoundError:
+            return None
+
+    # -- reading ------------------------------------------------------------------------------
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """A table's rows with its partition columns (run_date, split), or an empty table."""
+        directory = self.path(name)
+        if not any(_PART.match(f.base_name) for f in self._list(directory)):
+            schema = TABLES[name]
+            return schema.empty_table().select(columns) if columns else schema.empty_table()
+        dataset = ds.dataset(directory, format="parquet", filesystem=self.fs, partitioning="hive")
+        return dataset.to_table(columns=columns)
+
+    def interaction_ids(self) -> set[str]:
+        return set(self.table("interactions", ["interaction_id"]).column(0).to_pylist())
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(holder: dict[str, Any]) -> bool:
+    if holder.get("host") != socket.gethostname():
+        return True  # cannot check another machine's process: assume it runs
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, TypeError):
+        return True
+    return True

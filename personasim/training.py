@@ -1,0 +1,139 @@
+"""Training samples from interactions, a persona-level train/validation/test split, and exports."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from personasim.config import SplitConfig
+from personasim.fsio import atomic_write_bytes
+from personasim.interaction_generator.messages import Interaction
+from personasim.rng import derive_seed
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_for(persona_id: str, splits: SplitConfig | None = None) -> str:
+    """The split of every sample of this persona: a hash, so it never changes between runs."""
+    splits = splits or SplitConfig()
+    point = derive_seed("split", persona_id) / 2**64
+    if point < splits.train:
+        return "train"
+    if point < splits.train + splits.validation:
+        return "validation"
+    return "test"
+
+
+@dataclass
+class TrainingSample:
+    sample_id: str
+    persona_id: str
+    persona_features: dict[str, str]
+    original_query: str
+    initial_query: str
+    prompt_trajectory: list[str]
+    full_conversation: list[dict[str, str]]
+    num_turns: int
+    noisy_initial_queries: list[dict[str, Any]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    split: str = "train"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_chat(self) -> dict[str, Any]:
+        """The OpenAI chat fine-tuning format: one {"messages": [...]} object per conversation."""
+        system = self.metadata.get("system_prompt")
+        messages = ([{"role": "system", "content": system}] if system else []) + self.full_conversation
+        return {"messages": messages}
+
+
+def interaction_to_training_sample(interaction: Interaction, splits: SplitConfig | None = None) -> TrainingSample:
+    first = next((m for m in interaction.messages if m.role == "user"), None)
+    noisy = []
+    if first is not None and first.metadata.get("was_noised"):
+        noise = first.metadata.get("noise") or {}
+        noisy.append({"text": first.content, "layer": noise.get("layer"),
+                      "applied_strategies": list(noise.get("applied_strategies") or [])})
+    meta = interaction.metadata
+    return TrainingSample(
+        sample_id="ts-" + interaction.interaction_id.removeprefix("ix-"),
+        persona_id=interaction.persona_id,
+        persona_features=dict(interaction.persona_features),
+        original_query=interaction.original_query,
+        initial_query=interaction.initial_query,
+        prompt_trajectory=interaction.get_trajectory(),
+        full_conversation=interaction.get_full_conversation(),
+        num_turns=interaction.num_turns,
+        noisy_initial_queries=noisy,
+        metadata={"interaction_id": interaction.interaction_id, "query_id": interaction.query_id,
+                  "assistant_model": meta.get("assistant_model"), "system_prompt": meta.get("system_prompt"),
+                  "noised_turns": (meta.get("noise") or {}).get("noised_turns", 0),
+                  "config_fingerprint": meta.get("config_fingerprint")},
+        split=split_for(interaction.persona_id, splits),
+    )
+
+
+class TrainingDataCollector:
+    """Collects samples as interactions arrive (it can be handed to InteractionStorage)."""
+
+    def __init__(self, splits: SplitConfig | None = None) -> None:
+        self.splits = splits
+        self._samples: list[TrainingSample] = []
+        self._lock = threading.Lock()
+
+    def interaction_to_training_sample(self, interaction: Interaction) -> TrainingSample:
+        return interaction_to_training_sample(interaction, self.splits)
+
+    def add_interaction(self, interaction: Interaction) -> TrainingSample:
+        sample = self.interaction_to_training_sample(interaction)
+        with self._lock:
+            self._samples.append(sample)
+        return sample
+
+    def collect_from_interactions(self, interactions: list[Interaction | dict]) -> list[TrainingSample]:
+        return [self.add_interaction(i if isinstance(i, Interaction) else Interaction.from_dict(i))
+                for i in interactions]
+
+    @property
+    def samples(self) -> list[TrainingSample]:
+        with self._lock:
+            return list(self._samples)
+
+
+def sample_statistics(samples: list[TrainingSample]) -> dict[str, Any]:
+    turns = [s.num_turns for s in samples]
+    return {
+        "samples": len(samples),
+        "by_split": dict(Counter(s.split for s in samples)),
+        "personas": len({s.persona_id for s in samples}),
+        "avg_turns": round(sum(turns) / len(turns), 3) if turns else 0.0,
+        "with_noisy_initial_query": sum(1 for s in samples if s.noisy_initial_queries),
+    }
+
+
+class TrainingDataExporter:
+    """Writes samples as JSONL: the full records, or the chat format fine-tuning tools read."""
+
+    def __init__(self, output_dir: str | Path) -> None:
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def export_samples(self, samples: list[TrainingSample], split: str | None = None,
+                       chat_format: bool = False) -> Path:
+        """One file per split (or all samples when split is None); written atomically."""
+        chosen = [s for s in samples if split is None or s.split == split]
+        name = f"{split or 'all'}{'.chat' if chat_format else ''}.jsonl"
+        lines = (json.dumps(s.to_chat() if chat_format else s.to_dict(), ensure_ascii=False) for s in chosen)
+        path = self.output_dir / name
+        atomic_write_bytes(path, "".join(line + "\n" for line in lines).encode("utf-8"))
+        return path
+
+    def export_statistics(self, samples: list[TrainingSample]) -> Path:
+        path = self.output_dir / "statistics.json"
+        atomic_write_bytes(path, json.dumps(sample_statistics(samples), indent=2).encode("utf-8"))
+        return path

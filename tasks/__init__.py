@@ -1,0 +1,1 @@
+"""Prefect tasks wrapping the personasim library, one job each."""
