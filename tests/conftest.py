@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from personasim.cli import PREFECT_DEFAULTS
+
+for _name, _value in PREFECT_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
 
 from personasim.testing import FakeOpenAIServer, endpoint_config
 
@@ -30,3 +37,32 @@ def remote_config(llm_server, monkeypatch):
                 "generation": generation or {}}
 
     return build
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's embedded API, started once for the whole session (it costs seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_pairs(path, n, *, prefix="p", queries_per_persona=1):
+    """A JSONL file of n persona rows, each with `queries_per_persona` queries."""
+    import json
+
+    with open(path, "w") as handle:
+        for i in range(n):
+            queries = [{"query_id": f"q{j}", "original_query": f"question {j} from {prefix}{i}"}
+                       for j in range(queries_per_persona)]
+            handle.write(json.dumps({"persona_id": f"{prefix}{i}", "persona_features": PERSONA,
+                                     "queries": queries}) + "\n")
+    return path
+
+
+def write_config(path, cfg: dict):
+    import yaml
+
+    path.write_text(yaml.safe_dump(cfg))
+    return path

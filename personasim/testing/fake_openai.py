@@ -113,8 +113,8 @@ class FakeOpenAIServer:
         with self._lock:
             self._scripts[operation].extend(replies)
 
-    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], str]) -> None:
-        """Answer every call of `operation` with `responder(request_body)`."""
+    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], "str | Fault"]) -> None:
+        """Answer every call of `operation` with `responder(request_body)`: a text, or a Fault to fail it."""
         self._responders[operation] = responder
 
     def inject(self, *faults: Fault) -> None:
@@ -189,7 +189,7 @@ class FakeOpenAIServer:
                     roll -= rate
         return None
 
-    def _reply_text(self, operation: str, body: dict[str, Any]) -> str:
+    def _reply(self, operation: str, body: dict[str, Any]) -> "str | Fault":
         with self._lock:
             self._counter += 1
             n = self._counter
@@ -252,10 +252,11 @@ class _Handler(BaseHTTPRequestHandler):
         delay = owner.latency + (owner._rng.uniform(-owner.jitter, owner.jitter) if owner.jitter else 0.0)
         if delay > 0:
             time.sleep(delay)
-        if fault is not None:
-            self._fail(fault, operation, body, auth)
+        reply = owner._reply(operation, body) if fault is None else fault
+        if isinstance(reply, Fault):
+            self._fail(reply, operation, body, auth)
             return
-        text = owner._reply_text(operation, body)
+        text = reply
         prompt = sum(approx_tokens(m.get("content") or "") for m in body.get("messages") or [])
         completion = approx_tokens(text)
         with owner._lock:

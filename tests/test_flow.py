@@ -1,0 +1,109 @@
+"""The Prefect flow end to end against the local OpenAI-compatible server."""
+
+import json
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from personasim.dataset import Dataset
+from personasim.dataset.schema import TABLES
+from personasim.llm import operations as op
+from personasim.testing import Fault
+
+from conftest import write_config, write_pairs
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def run_flow(input_path, root, config_path, **kwargs):
+    from flows.generate import generate_interactions
+
+    return generate_interactions(input_path=str(input_path), dataset_root=str(root),
+                                 config_path=str(config_path), **kwargs)
+
+
+def table_rows(root, table):
+    return ds.dataset(f"{root}/{table}", format="parquet", partitioning="hive").to_table().to_pylist()
+
+
+def test_n_pairs_in_n_interactions_out_with_the_declared_schema(tmp_path, remote_config, llm_server):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 6, queries_per_persona=2)
+    cfg = write_config(tmp_path / "c.yaml", remote_config(distractor={"activation_probability": 0.5}))
+    summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4, wave_size=5)
+    assert (summary["pairs"], summary["done"], summary["failed"]) == (12, 12, 0)
+    interactions = table_rows(tmp_path / "ds", "interactions")
+    assert len(interactions) == 12 and len({r["interaction_id"] for r in interactions}) == 12
+    messages = table_rows(tmp_path / "ds", "messages")
+    assert len(messages) == sum(len(r["messages"]) for r in interactions)
+    assert {r["split"] for r in table_rows(tmp_path / "ds", "training")} <= {"train", "validation", "test"}
+    usage = table_rows(tmp_path / "ds", "token_usage")
+    assert len(usage) == llm_server.stats.ok
+    assert sum(r["input_tokens"] for r in usage) == llm_server.stats.prompt_tokens
+    for table, schema in TABLES.items():
+        if table == "failures":  # no failure, no file
+            assert not (tmp_path / "ds" / table).exists()
+            continue
+        for fragment in ds.dataset(f"{tmp_path}/ds/{table}", format="parquet").files:
+            assert pq.read_schema(fragment).remove_metadata() == schema, (table, fragment)
+    stats = json.loads((tmp_path / "ds" / "stats.json").read_text())
+    assert stats["interactions"] == 12 and stats["tokens"]["calls"] == len(usage)
+    assert set(stats["persona_distribution"]) == {f"p{i}" for i in range(6)}
+
+
+def test_faults_are_absorbed_and_every_pair_is_done(tmp_path, remote_config, llm_server):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 8)
+    cfg = write_config(tmp_path / "c.yaml", remote_config(timeout=1.0, max_retry_wait=0.2))
+    llm_server.inject(Fault("status", 429, retry_after=0.1), Fault("status", 500), Fault("slow", delay=2.0),
+                      Fault("drop"), Fault("malformed"), Fault("status", 502))
+    summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
+    assert (summary["done"], summary["failed"]) == (8, 0)
+    assert sum(1 for r in llm_server.requests if r.answered != "ok") == 6
+
+
+def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, remote_config, llm_server):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 5)
+    cfg = write_config(tmp_path / "c.yaml", remote_config(max_retries=1, max_retry_wait=0.05))
+    llm_server.respond_with(op.RESPOND, lambda body: Fault("status", 400) if "from p3" in json.dumps(body)
+                            else "fine answer")
+    summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
+    assert (summary["done"], summary["failed"]) == (4, 1)
+    [failure] = table_rows(tmp_path / "ds", "failures")
+    assert failure["persona_id"] == "p3" and failure["stage"] == "turn_loop"
+    assert "HTTP 400" in failure["reason"]
+    assert json.loads((tmp_path / "ds" / "stats.json").read_text())["failed_pairs"] == 1
+
+    # the rerun redoes only the failed pair; once it succeeds, nothing is left failing
+    llm_server.respond_with(op.RESPOND, lambda body: "fine answer")
+    before = len(llm_server.requests)
+    again = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
+    assert (again["done"], again["skipped"], again["failed"]) == (1, 4, 0)
+    assert all("from p3" in json.dumps(r.body) for r in llm_server.requests[before:])
+    assert len(table_rows(tmp_path / "ds", "interactions")) == 5
+    assert json.loads((tmp_path / "ds" / "stats.json").read_text())["failed_pairs"] == 0
+
+
+def test_rerun_skips_everything_and_calls_no_llm(tmp_path, remote_config, llm_server):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 4)
+    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    first = run_flow(pairs, tmp_path / "ds", cfg)
+    calls = len(llm_server.requests)
+    second = run_flow(pairs, tmp_path / "ds", cfg)
+    assert first["done"] == 4 and (second["done"], second["skipped"]) == (0, 4)
+    assert len(llm_server.requests) == calls
+    assert len(table_rows(tmp_path / "ds", "interactions")) == 4
+
+
+def test_stored_but_unwritten_interactions_are_recovered_not_regenerated(tmp_path, remote_config, llm_server):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 3)
+    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    run_flow(pairs, tmp_path / "ds", cfg)
+    # simulate a crash after storage but before the wave commit: drop the committed files
+    dataset = Dataset(tmp_path / "ds")
+    for marker in (tmp_path / "ds" / "_commits").iterdir():
+        marker.unlink()
+    assert dataset.prepare() and dataset.interaction_ids() == set()
+    calls = len(llm_server.requests)
+    summary = run_flow(pairs, tmp_path / "ds", cfg)
+    assert (summary["recovered"], summary["done"]) == (3, 3) and len(llm_server.requests) == calls
+    assert len(table_rows(tmp_path / "ds", "interactions")) == 3
