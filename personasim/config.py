@@ -20,6 +20,12 @@ Provider = Literal["openai", "offline"]
 ROLES = ("style_transfer", "assistant", "user_simulator", "distractor")
 
 
+def _reject_unknown(names, known, what: str) -> None:
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown[0]!r}; known: {', '.join(known)}")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -39,8 +45,10 @@ class EndpointConfig(_Section):
     timeout: float = Field(60.0, gt=0, le=3600)
     max_retries: int = Field(5, ge=0, le=50)
     max_retry_wait: float = Field(60.0, gt=0, le=600)
+    # Client-side limits, per endpoint (base_url + key), shared by all roles; set them in llm.default.
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
+    max_concurrent_requests: int | None = Field(None, ge=1, le=10_000)
 
     @model_validator(mode="after")
     def _provider_matches_url(self) -> "EndpointConfig":
@@ -120,9 +128,7 @@ class RuleBasedConfig(_Section):
 
     @model_validator(mode="after")
     def _known_strategies(self) -> "RuleBasedConfig":
-        unknown = sorted(set(self.strategies) - set(RULE_STRATEGIES))
-        if unknown:
-            raise ValueError(f"unknown rule-based strategy {unknown[0]!r}; known: {', '.join(RULE_STRATEGIES)}")
+        _reject_unknown(self.strategies, RULE_STRATEGIES, "rule-based strategy")
         return self
 
 
@@ -142,16 +148,12 @@ class SemanticConfig(_Section):
     def _known_layers(self) -> "SemanticConfig":
         from personasim.distractor.layers import LAYERS, STRATEGY_LAYER
 
-        unknown = sorted(set(self.layer_weights) - set(LAYERS))
-        if unknown:
-            raise ValueError(f"unknown layer {unknown[0]!r}; known: {', '.join(LAYERS)}")
+        _reject_unknown(self.layer_weights, LAYERS, "layer")
         if any(w < 0 for w in self.layer_weights.values()):
             raise ValueError("layer_weights must not be negative")
         if sum(self.layer_weights.values()) <= 0:
             raise ValueError("layer_weights sum to zero; give at least one layer a positive weight")
-        unknown = sorted(set(self.strategies) - set(STRATEGY_LAYER))
-        if unknown:
-            raise ValueError(f"unknown semantic strategy {unknown[0]!r}")
+        _reject_unknown(self.strategies, STRATEGY_LAYER, "semantic strategy")
         return self
 
 
@@ -200,7 +202,8 @@ class PersonasimConfig(_Section):
         served from) are left out so changing them does not make a rerun regenerate what is stored.
         """
         runtime = {"max_workers", "timeout", "max_retries", "max_retry_wait", "requests_per_minute",
-                   "tokens_per_minute", "interaction_attempts", "api_key_env", "base_url"}
+                   "tokens_per_minute", "max_concurrent_requests", "interaction_attempts", "api_key_env",
+                   "base_url"}
 
         def strip(value: Any) -> Any:
             if isinstance(value, dict):

@@ -74,3 +74,41 @@ def test_error_text_never_contains_the_key(remote_config, llm_server):
     with pytest.raises(LLMCallError) as err:
         client.complete(MESSAGES, operation=op.REWRITE_QUERY)
     assert "sk-test-0123456789abcdef" not in str(err.value)
+
+
+def test_request_rate_limit_holds_across_threads_and_roles(remote_config, llm_server):
+    import concurrent.futures
+
+    clients = build_clients(load_config(remote_config(requests_per_minute=600)))  # one every 0.1 s
+    roles = [clients.style_transfer, clients.user_simulator, clients.distractor, clients.assistant_pool[0][0]]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: roles[i % 4].complete(MESSAGES, operation=op.RESPOND), range(12)))
+    times = sorted(r.at for r in llm_server.requests)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 12 and min(gaps) > 0.07 and times[-1] - times[0] >= 1.0
+
+
+def test_concurrency_limit_holds_across_threads(remote_config, llm_server):
+    import concurrent.futures
+    import threading
+
+    llm_server.latency = 0.05
+    clients = build_clients(load_config(remote_config(max_concurrent_requests=2)))
+    active, peak, lock = [0], [0], threading.Lock()
+    original = clients.distractor.backend.complete
+
+    def counting(request):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            return original(request)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    clients.distractor.backend.complete = counting  # the backend is shared by all roles of the endpoint
+    roles = [clients.style_transfer, clients.distractor]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: roles[i % 2].complete(MESSAGES, operation=op.RESPOND), range(10)))
+    assert peak[0] == 2

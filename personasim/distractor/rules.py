@@ -50,8 +50,10 @@ def _split(text: str) -> list[str]:
     return [t for t in _TOKEN.split(text) if t != ""]
 
 
-def _word_indexes(tokens: list[str]) -> list[int]:
-    return [i for i, t in enumerate(tokens) if not t.isspace()]
+def _tokens_and_words(text: str) -> tuple[list[str], list[int]]:
+    """The tokens, and the positions of the ones that are words."""
+    tokens = _split(text)
+    return tokens, [i for i, t in enumerate(tokens) if not t.isspace()]
 
 
 def typo(text: str, rng: random.Random, intensity: float = 0.05) -> str:
@@ -70,8 +72,7 @@ def typo(text: str, rng: random.Random, intensity: float = 0.05) -> str:
 
 def word_swap(text: str, rng: random.Random, num_swaps: int = 1) -> str:
     """Swap `num_swaps` distinct adjacent word pairs (distinct, so two swaps never undo each other)."""
-    tokens = _split(text)
-    words = _word_indexes(tokens)
+    tokens, words = _tokens_and_words(text)
     if len(words) < 2:
         return text
     for k in rng.sample(range(len(words) - 1), min(num_swaps, len(words) - 1)):
@@ -82,8 +83,7 @@ def word_swap(text: str, rng: random.Random, num_swaps: int = 1) -> str:
 
 def word_deletion(text: str, rng: random.Random, deletion_rate: float = 0.1) -> str:
     """Drop words at `deletion_rate`; at least one dropped and at least one kept."""
-    tokens = _split(text)
-    words = _word_indexes(tokens)
+    tokens, words = _tokens_and_words(text)
     if len(words) < 2:
         return text
     drop = {i for i in words if rng.random() < deletion_rate} or {rng.choice(words)}
@@ -95,8 +95,7 @@ def word_deletion(text: str, rng: random.Random, deletion_rate: float = 0.1) -> 
 
 def word_insertion(text: str, rng: random.Random, insertion_rate: float = 0.1) -> str:
     """Insert filler words before words at `insertion_rate`; at least one."""
-    tokens = _split(text)
-    words = _word_indexes(tokens)
+    tokens, words = _tokens_and_words(text)
     if not words:
         return text
     chosen = {i for i in words if rng.random() < insertion_rate} or {rng.choice(words)}
@@ -110,9 +109,9 @@ def word_insertion(text: str, rng: random.Random, insertion_rate: float = 0.1) -
 
 def synonym_replacement(text: str, rng: random.Random, replacement_rate: float = 0.3) -> str:
     """Replace known words with a synonym at `replacement_rate` (at least one if any is known)."""
-    tokens = _split(text)
+    tokens, words = _tokens_and_words(text)
     known = []
-    for i in _word_indexes(tokens):
+    for i in words:
         lead, core, tail = _WORD_CORE.match(tokens[i]).groups()
         if core.lower() in SYNONYMS:
             known.append((i, lead, core, tail))

@@ -13,6 +13,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from personasim.config import EndpointConfig
 from personasim.errors import LLMCallError
 from personasim.llm.retry import is_retryable, wait_retry_after_or_backoff
+from personasim.llm.throttle import Throttle
 from personasim.llm.types import ChatBackend, ChatRequest
 from personasim.llm.usage import UsageTracker
 
@@ -35,11 +36,13 @@ def describe_failure(exc: BaseException) -> str:
 class LLMClient:
     """Calls one model for one module (style_transfer, assistant, user_simulator, distractor)."""
 
-    def __init__(self, module: str, endpoint: EndpointConfig, backend: ChatBackend, tracker: UsageTracker) -> None:
+    def __init__(self, module: str, endpoint: EndpointConfig, backend: ChatBackend, tracker: UsageTracker,
+                 throttle: Throttle | None = None) -> None:
         self.module = module
         self.endpoint = endpoint
         self.backend = backend
         self.tracker = tracker
+        self.throttle = throttle or Throttle()
 
     @property
     def model(self) -> str:
@@ -62,15 +65,18 @@ class LLMClient:
             before_sleep=self._log_retry,
             reraise=True,
         )
+        # What a rate limiter counts against tokens-per-minute: the prompt plus the completion budget.
+        estimate = sum(len(m["content"]) for m in messages) // 4 + self.endpoint.max_tokens
         try:
             for attempt in retrying:
-                with attempt:
+                with attempt, self.throttle.request(estimate):
                     started = time.perf_counter()
                     completion = self.backend.complete(request)
                     latency = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - every failure becomes one clear, redacted error
             reason = redact(describe_failure(exc), self.endpoint)
             raise LLMCallError(f"{self.module}.{operation} on model {self.endpoint.model!r}: {reason}") from None
+        self.throttle.settle(estimate, completion.input_tokens + completion.output_tokens)
         self.tracker.record(module=self.module, operation=operation, model=completion.model,
                             provider=completion.provider, input_tokens=completion.input_tokens,
                             output_tokens=completion.output_tokens, latency_s=latency)

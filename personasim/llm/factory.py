@@ -8,6 +8,7 @@ from personasim.config import EndpointConfig, PersonasimConfig
 from personasim.llm.client import LLMClient
 from personasim.llm.offline import OfflineBackend
 from personasim.llm.openai_backend import OpenAIBackend
+from personasim.llm.throttle import Throttle
 from personasim.llm.types import ChatBackend
 from personasim.llm.usage import UsageTracker
 
@@ -31,11 +32,13 @@ class RoleClients:
 
 
 class BackendCache:
-    """One backend per distinct endpoint so roles on the same server share connections."""
+    """One backend per distinct endpoint so roles on the same server share connections, and one
+    throttle per endpoint so its limits hold across every role and thread of the run."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._backends: dict[tuple, ChatBackend] = {}
+        self._throttles: dict[tuple, Throttle] = {}
 
     def get(self, endpoint: EndpointConfig) -> ChatBackend:
         key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env, endpoint.timeout)
@@ -46,6 +49,13 @@ class BackendCache:
                 self._backends[key] = OpenAIBackend(endpoint)
         return self._backends[key]
 
+    def throttle(self, endpoint: EndpointConfig) -> Throttle:
+        key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env)
+        if key not in self._throttles:
+            self._throttles[key] = Throttle(endpoint.requests_per_minute, endpoint.tokens_per_minute,
+                                            endpoint.max_concurrent_requests)
+        return self._throttles[key]
+
 
 def build_clients(config: PersonasimConfig, tracker: UsageTracker | None = None) -> RoleClients:
     tracker = tracker or UsageTracker()
@@ -53,7 +63,7 @@ def build_clients(config: PersonasimConfig, tracker: UsageTracker | None = None)
     llm = config.llm
 
     def client(module: str, endpoint: EndpointConfig) -> LLMClient:
-        return LLMClient(module, endpoint, cache.get(endpoint), tracker)
+        return LLMClient(module, endpoint, cache.get(endpoint), tracker, cache.throttle(endpoint))
 
     return RoleClients(
         style_transfer=client("style_transfer", llm.style_transfer),
