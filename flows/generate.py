@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -14,14 +15,21 @@ from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.config import load_config
+from personasim.config import load_config, with_request_limit
 from personasim.errors import LLMCallError
 from personasim.inputs import load_input
 from personasim.interaction_generator import Interaction, PairFailure
 from personasim.pairs import Pair
 from tasks.datasets import prepare_dataset_task, publish_statistics_task, write_wave_task
-from tasks.generation import noise_initial_task, store_task, style_transfer_task, turn_loop_task
-from tasks.runtime import RunKey, release, runtime_for
+from tasks.generation import (
+    RETRIES,
+    failure_for,
+    noise_initial_task,
+    store_task,
+    style_transfer_task,
+    turn_loop_task,
+)
+from tasks.runtime import RunKey, Runtime, release, runtime_for
 
 STAGES = ("style_transfer", "noise_initial_query", "turn_loop", "store")
 
@@ -36,17 +44,19 @@ class RunParameters(BaseModel):
     config_path: str | None = Field(None, description="YAML config; the offline defaults when empty")
     run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     seed: int | None = Field(None, description="overrides the config's seed")
-    max_concurrency: int = Field(16, ge=1, le=1024, description="pairs in flight at once")
+    max_concurrency: int = Field(16, ge=1, le=1024, description="LLM calls in flight at once, per endpoint")
     limit: int | None = Field(None, ge=1, description="only the first N pairs")
+    pairs_per_task: int = Field(4, ge=1, le=1000,
+                                description="pairs per task run (1 = a task run per pair; more = less overhead)")
     wave_size: int | None = Field(None, ge=1, le=100_000,
-                                  description="pairs per committed Parquet wave (default 4 x concurrency)")
+                                  description="pairs per committed Parquet wave (default 2 x concurrency)")
 
 
 @dataclass
 class _Wave:
     wave_id: str
-    pairs: list[Pair]
-    stages: list[list[PrefectFuture]] = field(default_factory=list)
+    batches: list[list[Pair]]
+    futures: list[tuple[PrefectFuture, ...]] = field(default_factory=list)  # per batch, one per stage
     recovered: list[Interaction] = field(default_factory=list)
 
 
@@ -73,40 +83,38 @@ class _Tally:
 
 
 def _submit(key: RunKey, wave: _Wave) -> None:
-    plans = style_transfer_task.map(key, wave.pairs)
+    plans = style_transfer_task.map(key, wave.batches)
     noised = noise_initial_task.map(key, plans)
     interactions = turn_loop_task.map(key, noised)
     stored = store_task.map(key, interactions)
-    wave.stages = [list(plans), list(noised), list(interactions), list(stored)]
+    wave.futures = list(zip(plans, noised, interactions, stored))
 
 
-def _failure_of(pair: Pair, interaction_id: str, futures: list[PrefectFuture]) -> PairFailure | None:
-    """The first stage that failed for a pair, with its reason, or None if all completed."""
+def _outcome(runtime: Runtime, batch: list[Pair], futures: tuple[PrefectFuture, ...]) -> list[Any]:
+    """Per pair: its Interaction, or a PairFailure naming the stage it did not get past."""
+    current: list[Any] = list(batch)
     for stage, future in zip(STAGES, futures):
         state = future.state
         if state.is_completed():
+            current = future.result()
             continue
         error = state.result(raise_on_failure=False) if state.is_failed() else None
         reason = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else (
             state.message or state.name)
-        retried = 3 if isinstance(error, LLMCallError) else 1
-        return PairFailure(interaction_id, pair.persona_id, pair.query_id, pair.original_query, pair.source,
-                           reason, retried, stage)
-    return None
+        attempts = 1 + (RETRIES if isinstance(error, LLMCallError) else 0)
+        return [failure_for(item, runtime, stage, reason, attempts) for item in current]
+    return current
 
 
 def _finish(key: RunKey, wave: _Wave, run_date: str, tally: _Tally) -> None:
-    wait([f for stage in wave.stages for f in stage])
-    generator = runtime_for(key).generator
+    wait([f for batch in wave.futures for f in batch])
+    runtime = runtime_for(key)
     interactions, failures = list(wave.recovered), []
-    for i, pair in enumerate(wave.pairs):
-        futures = [stage[i] for stage in wave.stages]
-        failure = _failure_of(pair, generator.interaction_id_for(pair), futures)
-        if failure is None:
-            interactions.append(futures[2].result())
-        else:
-            failures.append(failure)
+    for batch, futures in zip(wave.batches, wave.futures):
+        for item in _outcome(runtime, batch, futures):
+            (failures if isinstance(item, PairFailure) else interactions).append(item)
     write_wave_task(key, wave.wave_id, run_date, interactions, failures)
+    runtime.forget({ix.interaction_id for ix in interactions} | {f.interaction_id for f in failures})
     tally.add(interactions, failures)
     tally.recovered += len(wave.recovered)
 
@@ -123,11 +131,13 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     config = load_config(params.config_path)
     if params.seed is not None:
         config = config.model_copy(update={"seed": params.seed})
+    config = with_request_limit(config, params.max_concurrency)
     pairs = load_input(params.input_path, limit=params.limit)
     started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
     run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_date = f"{started:%Y-%m-%d}"
-    key = RunKey(run_id, config, params.dataset_root)
+    key = RunKey(run_id, config, params.dataset_root, params.max_concurrency)
     runtime = runtime_for(key)
     try:
         with runtime.dataset.lock():
@@ -139,14 +149,16 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
             todo = [p for p, i in zip(pairs, ids) if i not in in_dataset and i not in stored_only]
             logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
                         run_id, len(pairs), skipped, len(recover), len(todo))
-            wave_size = params.wave_size or max(32, 4 * params.max_concurrency)
             tally = _Tally()
-            waves = deque()
+            waves: deque[_Wave] = deque()
             if recover:
                 recovered = [runtime.storage.load_interaction(i) for i in recover]
-                _finish(key, _Wave(f"{run_id}-recovered", [], [[], [], [], []], recovered), run_date, tally)
-            for n, start in enumerate(range(0, len(todo), wave_size)):
-                wave = _Wave(f"{run_id}-w{n:05d}", todo[start:start + wave_size])
+                _finish(key, _Wave(f"{run_id}-recovered", [], recovered=recovered), run_date, tally)
+            size, per_task = _wave_size(params), params.pairs_per_task
+            for n, start in enumerate(range(0, len(todo), size)):
+                chunk = todo[start:start + size]
+                batches = [chunk[i:i + per_task] for i in range(0, len(chunk), per_task)]
+                wave = _Wave(f"{run_id}-w{n:05d}", batches)
                 _submit(key, wave)
                 waves.append(wave)
                 if len(waves) >= 2:  # keep the next wave running while this one is written
@@ -164,13 +176,25 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
         "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
         "llm_calls": stats["tokens"]["calls"], "input_tokens": stats["tokens"]["input_tokens"],
         "output_tokens": stats["tokens"]["output_tokens"], "cost_usd": stats["cost"]["total_usd"],
-        "statistics": stats,
+        "elapsed_s": round(time.perf_counter() - clock, 3), "statistics": stats,
     }
     create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
                           description=f"personasim run {run_id} into {params.dataset_root}")
     logger.info("run %s: %d done, %d failed, %d skipped, %d recovered", run_id, tally.done, tally.failed,
                 skipped, tally.recovered)
     return summary
+
+
+def _wave_size(params: RunParameters) -> int:
+    """Pairs per committed wave: enough to keep every pair slot busy while the previous wave is written."""
+    return params.wave_size or max(2 * params.max_concurrency, 4 * params.pairs_per_task)
+
+
+def _task_runner(params: RunParameters) -> ThreadPoolTaskRunner:
+    """A thread for every task of the two waves in flight: a task waiting on its upstream future
+    holds a thread. The pairs themselves run in the run's pair pool (`max_concurrency`)."""
+    batches = -(-_wave_size(params) // params.pairs_per_task)
+    return ThreadPoolTaskRunner(max_workers=len(STAGES) * 2 * batches)
 
 
 @flow(name="pair-waves", log_prints=True)
@@ -187,6 +211,7 @@ def generate_interactions(
     seed: int | None = None,
     max_concurrency: int = 16,
     limit: int | None = None,
+    pairs_per_task: int = 4,
     wave_size: int | None = None,
 ) -> dict[str, Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
@@ -197,9 +222,8 @@ def generate_interactions(
     """
     params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
                            run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
-                           wave_size=wave_size)
-    runner = ThreadPoolTaskRunner(max_workers=params.max_concurrency)
-    return _pair_waves.with_options(task_runner=runner)(params)
+                           pairs_per_task=pairs_per_task, wave_size=wave_size)
+    return _pair_waves.with_options(task_runner=_task_runner(params))(params)
 
 
 @flow(name="refresh-interactions", log_prints=True, validate_parameters=True)
@@ -208,6 +232,7 @@ def refresh_interactions(
     dataset_root: str = "output/dataset",
     config_path: str | None = None,
     max_concurrency: int = 16,
+    pairs_per_task: int = 4,
 ) -> dict[str, Any]:
     """For schedules: pick up pairs (in a file or a directory of files) not yet in the dataset.
 
@@ -216,6 +241,5 @@ def refresh_interactions(
     """
     run_name = f"refresh-{datetime.now(timezone.utc):%Y%m%d}"
     params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
-                           run_name=run_name, max_concurrency=max_concurrency)
-    runner = ThreadPoolTaskRunner(max_workers=params.max_concurrency)
-    return _pair_waves.with_options(task_runner=runner)(params)
+                           run_name=run_name, max_concurrency=max_concurrency, pairs_per_task=pairs_per_task)
+    return _pair_waves.with_options(task_runner=_task_runner(params))(params)

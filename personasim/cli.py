@@ -20,7 +20,8 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_LEVEL": "WARNING",
-    "PREFECT_SERVER_LOGGING_LEVEL": "ERROR",
+    # The embedded server logs tracebacks when it is stopped mid-flush at the end of a run.
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
 }
 
 
@@ -35,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--max-concurrency", type=int, default=16)
     run.add_argument("--limit", type=int)
+    run.add_argument("--pairs-per-task", type=int, default=4,
+                     help="pairs per Prefect task run (1 = one task run per pair)")
     run.add_argument("--wave-size", type=int)
+    run.add_argument("--summary-json", help="also write the run's summary to this file")
     validate = sub.add_parser("validate", help="check the input and config, print what is wrong")
     validate.add_argument("--input", required=True)
     validate.add_argument("--config")
@@ -79,10 +83,14 @@ def _run(args: argparse.Namespace) -> int:
 
     summary = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
                                     run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
-                                    limit=args.limit, wave_size=args.wave_size)
+                                    limit=args.limit, pairs_per_task=args.pairs_per_task,
+                                    wave_size=args.wave_size)
     console.print(f"run {summary['run_id']}: {summary['done']} done, {summary['failed']} failed, "
                   f"{summary['skipped']} skipped, {summary['recovered']} recovered")
     _print_stats(args.output, summary["statistics"])
+    if args.summary_json:
+        with open(args.summary_json, "w", encoding="utf-8") as handle:
+            json.dump(summary, handle, indent=2, default=str)
     console.print(f"dataset written to [bold]{os.path.abspath(args.output)}[/]")
     return 1 if summary["failed"] and not summary["done"] and not summary["skipped"] else 0
 

@@ -216,6 +216,23 @@ class PersonasimConfig(_Section):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def with_request_limit(config: PersonasimConfig, max_concurrent_requests: int) -> PersonasimConfig:
+    """The config with every endpoint capped at `max_concurrent_requests` calls in flight (a lower
+    limit already configured is kept)."""
+
+    def cap(endpoint: dict[str, Any]) -> dict[str, Any]:
+        current = endpoint.get("max_concurrent_requests")
+        return {**endpoint, "max_concurrent_requests": min(current or max_concurrent_requests,
+                                                           max_concurrent_requests)}
+
+    raw = config.model_dump()
+    llm = raw["llm"]
+    for role in ("style_transfer", "user_simulator", "distractor"):
+        llm[role] = cap(llm[role])
+    llm["assistant"]["model_pool"] = [cap(m) for m in llm["assistant"]["model_pool"]]
+    return PersonasimConfig.model_validate(raw)
+
+
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():

@@ -1,19 +1,32 @@
-"""Per-pair tasks: style transfer, noise on the initial query, the turn loop, storage."""
+"""Per-pair work as Prefect tasks: style transfer, noise on the initial query, the turn loop, storage.
+
+Each task takes a batch of pairs (`pairs_per_task`, 1 for a task run per pair) and runs them at
+once in the run's pair pool: a Prefect task run costs tens of milliseconds of CPU between client
+and API, which at thousands of pairs would outweigh the work. A pair whose LLM calls fail makes
+the task fail, so Prefect retries it with backoff; pairs that succeeded on an earlier try are
+not redone. On the last try the failures are returned, and the flow records them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run
 from prefect.tasks import exponential_backoff
 
 from personasim.distractor import NoiseResult
 from personasim.errors import LLMCallError
-from personasim.interaction_generator import Interaction, PairPlan
+from personasim.interaction_generator import Interaction, PairFailure, PairPlan
 from personasim.llm.usage import usage_scope
 from personasim.pairs import Pair
-from tasks.runtime import RunKey, runtime_for
+from tasks.runtime import RunKey, Runtime, runtime_for
+
+RETRIES = 2
+T = TypeVar("T")
 
 
 def retry_transient(task, task_run, state) -> bool:
@@ -22,30 +35,98 @@ def retry_transient(task, task_run, state) -> bool:
 
 
 # Per-call retries (tenacity) absorb short blips; these task retries absorb longer outages.
-PAIR_TASK = dict(retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
+PAIR_TASK = dict(retries=RETRIES, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5,
                  retry_condition_fn=retry_transient, cache_policy=NO_CACHE, persist_result=False)
 
-
-@task(name="style-transfer", **PAIR_TASK)
-def style_transfer_task(key: RunKey, pair: Pair) -> PairPlan:
-    return runtime_for(key).generator.plan(pair)
+Noised = tuple[PairPlan, NoiseResult]
 
 
-@task(name="noise-initial-query", **PAIR_TASK)
-def noise_initial_task(key: RunKey, plan: PairPlan) -> tuple[PairPlan, NoiseResult]:
-    generator = runtime_for(key).generator
+def interaction_id_of(item: Any, runtime: Runtime) -> str:
+    if isinstance(item, Pair):
+        return runtime.generator.interaction_id_for(item)
+    if isinstance(item, tuple):
+        item = item[0]
+    return item.interaction_id
+
+
+def _pair_of(item: Any) -> Pair:
+    if isinstance(item, tuple):
+        item = item[0]
+    return item if isinstance(item, Pair) else item.pair
+
+
+def failure_for(item: Any, runtime: Runtime, stage: str, reason: str, attempts: int) -> PairFailure:
+    """The record of a pair that did not get past `stage`."""
+    if isinstance(item, PairFailure):
+        return item
+    pair = _pair_of(item)
+    return PairFailure(interaction_id_of(item, runtime), pair.persona_id, pair.query_id, pair.original_query,
+                       pair.source, reason, attempts, stage)
+
+
+def _run_batch(key: RunKey, stage: str, items: list[Any], step: Callable[[Runtime, Any], T]) -> list[T | PairFailure]:
+    """`step` over a batch in the pair pool; upstream failures pass through untouched."""
+    runtime = runtime_for(key)
+
+    def one(item: Any) -> T | PairFailure:
+        if isinstance(item, PairFailure):
+            return item
+        memo_key = (stage, interaction_id_of(item, runtime))
+        if memo_key in runtime.memo:
+            return runtime.memo[memo_key]
+        try:
+            result = step(runtime, item)
+        except LLMCallError as exc:
+            return failure_for(item, runtime, stage, str(exc), task_run.run_count)
+        runtime.memo[memo_key] = result
+        return result
+
+    results = list(runtime.pool.map(one, items))
+    failed = [r for r in results if isinstance(r, PairFailure) and r.stage == stage]
+    if failed and task_run.run_count <= RETRIES:
+        raise LLMCallError(f"{len(failed)} of {len(items)} pairs failed at {stage} (retrying them): {failed[0].reason}")
+    return results
+
+
+def _plan(runtime: Runtime, pair: Pair) -> PairPlan:
+    return runtime.generator.plan(pair)
+
+
+def _noise_initial(runtime: Runtime, plan: PairPlan) -> Noised:
     with usage_scope(plan.interaction_id) as records:
-        noise = generator.noise_turn(plan.interaction_id, 1, plan.initial_query)
+        noise = runtime.generator.noise_turn(plan.interaction_id, 1, plan.initial_query)
     return dataclasses.replace(plan, usage=plan.usage + tuple(records)), noise
 
 
-@task(name="turn-loop", **PAIR_TASK)
-def turn_loop_task(key: RunKey, planned: tuple[PairPlan, NoiseResult]) -> Interaction:
+def _converse(runtime: Runtime, planned: Noised) -> Interaction:
     plan, noise = planned
-    return runtime_for(key).generator.converse(plan, noise)
+    return runtime.generator.converse(plan, noise)
 
 
-@task(name="store-interaction", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE, persist_result=False)
-def store_task(key: RunKey, interaction: Interaction) -> str:
-    """Durable the moment it is done: a crash after this loses nothing of this pair."""
-    return runtime_for(key).storage.save(interaction)
+def _store(runtime: Runtime, interaction: Interaction) -> Interaction:
+    runtime.storage.save(interaction)
+    return interaction
+
+
+@task(name="style-transfer", **PAIR_TASK)
+def style_transfer_task(key: RunKey, pairs: list[Pair]) -> list[PairPlan | PairFailure]:
+    """The seed query in the persona's voice, and the conversation's target length."""
+    return _run_batch(key, "style_transfer", pairs, _plan)
+
+
+@task(name="noise-initial-query", **PAIR_TASK)
+def noise_initial_task(key: RunKey, plans: list[PairPlan | PairFailure]) -> list[Noised | PairFailure]:
+    """The distractor on the first user turn (follow-ups are noised inside the turn loop)."""
+    return _run_batch(key, "noise_initial_query", plans, _noise_initial)
+
+
+@task(name="turn-loop", **PAIR_TASK)
+def turn_loop_task(key: RunKey, noised: list[Noised | PairFailure]) -> list[Interaction | PairFailure]:
+    """The conversation: assistant answers, the persona follows up (noised as written) or stops."""
+    return _run_batch(key, "turn_loop", noised, _converse)
+
+
+@task(name="store-interaction", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE, persist_result=False)
+def store_task(key: RunKey, interactions: list[Interaction | PairFailure]) -> list[Interaction | PairFailure]:
+    """Durable the moment it is done: a crash after this loses nothing of these pairs."""
+    return _run_batch(key, "store", interactions, _store)

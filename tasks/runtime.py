@@ -7,7 +7,9 @@ client or connection pool is ever serialised into a task's parameters.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
@@ -22,6 +24,7 @@ class RunKey:
     run_id: str
     config: PersonasimConfig
     dataset_root: str
+    pair_concurrency: int = 16
 
 
 @dataclass
@@ -30,6 +33,13 @@ class Runtime:
     storage: InteractionStorage
     dataset: Dataset
     tracker: UsageTracker
+    pool: ThreadPoolExecutor  # where a batch task runs its pairs side by side
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)  # (stage, interaction id) -> result
+
+    def forget(self, interaction_ids: set[str]) -> None:
+        """Drop the stage results of pairs whose wave is written, so memory stays flat."""
+        for key in [k for k in self.memo if k[1] in interaction_ids]:
+            self.memo.pop(key, None)
 
 
 _runtimes: dict[str, Runtime] = {}
@@ -43,7 +53,8 @@ def runtime_for(key: RunKey) -> Runtime:
             tracker = UsageTracker()
             dataset = Dataset(key.dataset_root)
             runtime = Runtime(InteractionGenerator.from_config(key.config, tracker),
-                              InteractionStorage(dataset.store_dir), dataset, tracker)
+                              InteractionStorage(dataset.store_dir), dataset, tracker,
+                              ThreadPoolExecutor(key.pair_concurrency, thread_name_prefix="personasim-pair"))
             _runtimes[key.run_id] = runtime
         return runtime
 
@@ -53,4 +64,5 @@ def release(key: RunKey) -> None:
     with _lock:
         runtime = _runtimes.pop(key.run_id, None)
     if runtime is not None:
+        runtime.pool.shutdown(wait=True)
         runtime.generator.clients.close()

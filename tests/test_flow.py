@@ -68,6 +68,12 @@ def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, 
                             else "fine answer")
     summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
     assert (summary["done"], summary["failed"]) == (4, 1)
+    # Prefect retried the batch twice; the pairs that had succeeded were not asked again
+    for i in (0, 1, 2, 4):
+        rewrites = [r for r in llm_server.requests_for(op.REWRITE_QUERY) if f"from p{i}" in json.dumps(r.body)]
+        assert len(rewrites) == 1, i
+    p3_turns = [r for r in llm_server.requests_for(op.RESPOND) if "from p3" in json.dumps(r.body)]
+    assert len(p3_turns) == 3  # three task tries; a 400 is never retried by the client
     [failure] = table_rows(tmp_path / "ds", "failures")
     assert failure["persona_id"] == "p3" and failure["stage"] == "turn_loop"
     assert "HTTP 400" in failure["reason"]

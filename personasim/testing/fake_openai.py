@@ -215,6 +215,9 @@ class FakeOpenAIServer:
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeOpenAIServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every reply.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request logs
         return
@@ -230,7 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/_stats"):  # for benchmarks in another process
+            stats = self.owner.stats
+            self._send_json(200, {"requests": stats.requests, "ok": stats.ok, "rate_limited": stats.rate_limited,
+                                  "faults": dict(stats.faults), "prompt_tokens": stats.prompt_tokens,
+                                  "completion_tokens": stats.completion_tokens})
+        elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         else:
             self._send_json(404, {"error": {"message": "not found"}})
@@ -300,3 +308,4 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
         else:
             raise ValueError(f"unknown fault kind {fault.kind!r}")
+

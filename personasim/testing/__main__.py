@@ -1,0 +1,26 @@
+"""`python -m personasim.testing`: the OpenAI-compatible latency server, for benchmarks."""
+
+import argparse
+import threading
+
+from personasim.testing.fake_openai import FakeOpenAIServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until killed; the first line printed is the base URL (for benchmarks)."""
+    parser = argparse.ArgumentParser(description="OpenAI-compatible latency server on 127.0.0.1")
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--jitter", type=float, default=0.0)
+    parser.add_argument("--rpm", type=float, default=None, help="requests per minute, answered 429 beyond")
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(latency=args.latency, jitter=args.jitter, requests_per_minute=args.rpm)
+    server.record_requests = False
+    server.start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+main()
