@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PERSONA = {"role": "analyst", "communication_style": "casual", "technical_level": "intermediate",
            "query_length_pref": "concise", "tone": "friendly"}
 KEY_ENV = "PERSONASIM_BENCH_KEY"
-PAIRS_PER_TASK = int(os.environ.get("PERSONASIM_BENCH_PAIRS_PER_TASK", "4"))
+PAIRS_PER_TASK = int(os.environ.get("PERSONASIM_BENCH_PAIRS_PER_TASK", "8"))
 
 
 # -- the pieces each workload needs ------------------------------------------------------------

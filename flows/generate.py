@@ -46,7 +46,7 @@ class RunParameters(BaseModel):
     seed: int | None = Field(None, description="overrides the config's seed")
     max_concurrency: int = Field(16, ge=1, le=1024, description="LLM calls in flight at once, per endpoint")
     limit: int | None = Field(None, ge=1, description="only the first N pairs")
-    pairs_per_task: int = Field(4, ge=1, le=1000,
+    pairs_per_task: int = Field(8, ge=1, le=1000,
                                 description="pairs per task run (1 = a task run per pair; more = less overhead)")
     wave_size: int | None = Field(None, ge=1, le=100_000,
                                   description="pairs per committed Parquet wave (default 2 x concurrency)")
@@ -211,7 +211,7 @@ def generate_interactions(
     seed: int | None = None,
     max_concurrency: int = 16,
     limit: int | None = None,
-    pairs_per_task: int = 4,
+    pairs_per_task: int = 8,
     wave_size: int | None = None,
 ) -> dict[str, Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
@@ -232,7 +232,7 @@ def refresh_interactions(
     dataset_root: str = "output/dataset",
     config_path: str | None = None,
     max_concurrency: int = 16,
-    pairs_per_task: int = 4,
+    pairs_per_task: int = 8,
 ) -> dict[str, Any]:
     """For schedules: pick up pairs (in a file or a directory of files) not yet in the dataset.
 

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--max-concurrency", type=int, default=16)
     run.add_argument("--limit", type=int)
-    run.add_argument("--pairs-per-task", type=int, default=4,
+    run.add_argument("--pairs-per-task", type=int, default=8,
                      help="pairs per Prefect task run (1 = one task run per pair)")
     run.add_argument("--wave-size", type=int)
     run.add_argument("--summary-json", help="also write the run's summary to this file")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from personasim.config import EndpointConfig
 from personasim.errors import ConfigError
@@ -42,17 +43,15 @@ class OpenAIBackend:
         )
 
     def complete(self, request: ChatRequest) -> Completion:
-        kwargs = {}
+        body = {"model": request.model, "messages": request.messages, "temperature": request.temperature,
+                "max_tokens": request.max_tokens}
         if request.json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
-        response = self._client.chat.completions.create(
-            model=request.model,
-            messages=request.messages,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            extra_headers={OPERATION_HEADER: request.operation},
-            **kwargs,
-        )
+            body["response_format"] = {"type": "json_object"}
+        # The client's generic POST (its documented way to call any endpoint) with the wire-format
+        # body we already have: `chat.completions.create` would re-walk every message through its
+        # TypedDict transform, a quarter of this package's CPU per call in profiles.
+        response = self._client.post("/chat/completions", cast_to=ChatCompletion, body=body,
+                                     options={"headers": {OPERATION_HEADER: request.operation}})
         choices = getattr(response, "choices", None)
         if not choices or choices[0].message is None or not (choices[0].message.content or "").strip():
             raise MalformedCompletion(f"no completion text in the response to {request.operation}")
