@@ -77,6 +77,9 @@ def _run(args: argparse.Namespace) -> int:
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     config, pairs = _validate(args.input, args.config)  # fail fast, before Prefect starts
+    from personasim.dataset import Dataset
+
+    Dataset(args.output).check_writable()
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, "
                   f"provider {config.llm.assistant.model_pool[0].provider}; starting the flow…")
     from flows.generate import generate_interactions

@@ -1,13 +1,16 @@
-"""A run killed with SIGKILL at any moment, then rerun, ends with every pair exactly once."""
+"""Runs killed with SIGKILL at five points, each rerun resuming, end with every pair exactly once."""
 
 import collections
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from personasim.testing import FakeOpenAIServer, endpoint_config
@@ -16,49 +19,77 @@ from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-
-def _count(path, pattern):
-    return len(list(path.glob(pattern))) if path.exists() else 0
+PAIRS = 60
 
 
-@pytest.mark.parametrize("kill_when", ["stored", "committed"])
-def test_sigkill_then_rerun_loses_and_duplicates_nothing(tmp_path, monkeypatch, kill_when):
+@dataclass(frozen=True)
+class Progress:
+    stored: int
+    commits: int
+    uncommitted_parts: int
+
+
+def progress(root) -> Progress:
+    commits = {p.stem for p in (root / "_commits").glob("*.json")} if (root / "_commits").exists() else set()
+    parts = [re.match(r"part-(.+)\.parquet$", p.name) for p in root.glob("*/**/part-*.parquet")]
+    stored = len(list((root / "_store").glob("ix-*.json"))) if (root / "_store").exists() else 0
+    return Progress(stored, len(commits), sum(1 for m in parts if m and m.group(1) not in commits))
+
+
+# (where the kill lands, when to send it given the progress at the start of that run)
+KILL_POINTS = [
+    ("during generation", lambda start, now: now.stored >= 1),
+    ("during storage", lambda start, now: now.stored >= start.stored + 4),
+    ("during the Parquet write", lambda start, now: now.uncommitted_parts > 0 or now.commits > start.commits),
+    ("right after a commit", lambda start, now: now.commits > start.commits),
+    ("later in generation", lambda start, now: now.stored >= start.stored + 8),
+]
+
+
+def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-crash")
     root = tmp_path / "ds"
-    pairs = write_pairs(tmp_path / "pairs.jsonl", 30)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", PAIRS)
+    killed = []
     with FakeOpenAIServer(latency=0.03) as server:
         cfg = write_config(tmp_path / "c.yaml", {"seed": 3, "llm": endpoint_config(server.base_url),
                                                  "distractor": {"activation_probability": 0.3}})
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "personasim", "run", "--input", str(pairs), "--output", str(root),
-             "--config", str(cfg), "--max-concurrency", "3", "--wave-size", "6"],
-            env={**os.environ, "PREFECT_API_URL": ""}, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        try:
-            while time.monotonic() < deadline and proc.poll() is None:
-                if kill_when == "stored" and _count(root / "_store", "ix-*.json") >= 3:
-                    break
-                if kill_when == "committed" and _count(root / "_commits", "*.json") >= 1:
-                    break
-                time.sleep(0.02)
-            assert proc.poll() is None, "the run ended before it could be killed"
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        for name, condition in KILL_POINTS:
+            start = progress(root)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "personasim", "run", "--input", str(pairs), "--output", str(root),
+                 "--config", str(cfg), "--max-concurrency", "3", "--pairs-per-task", "2", "--wave-size", "6"],
+                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 120
+            try:
+                while proc.poll() is None and time.monotonic() < deadline:
+                    if condition(start, progress(root)):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        killed.append((name, progress(root)))
+                        break
+                    time.sleep(0.005)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if proc.returncode == 0:  # the run got to the end before this point: nothing left to kill
+                break
 
         from flows.generate import generate_interactions
 
         summary = generate_interactions(input_path=str(pairs), dataset_root=str(root), config_path=str(cfg),
                                         max_concurrency=4)
-    assert summary["failed"] == 0
-    assert summary["done"] + summary["skipped"] == 30
-    interactions = ds.dataset(root / "interactions", format="parquet", partitioning="hive").to_table()
-    ids = collections.Counter(interactions.column("interaction_id").to_pylist())
-    assert len(ids) == 30 and set(ids.values()) == {1}
-    messages = ds.dataset(root / "messages", format="parquet", partitioning="hive").to_table()
-    per_ix = collections.Counter(messages.column("interaction_id").to_pylist())
-    assert per_ix == {i: 2 * n for i, n in zip(interactions.column("interaction_id").to_pylist(),
-                                               interactions.column("num_turns").to_pylist())}
-    training = ds.dataset(root / "training", format="parquet", partitioning="hive").to_table()
-    assert sorted(training.column("interaction_id").to_pylist()) == sorted(ids)
+    assert len(killed) >= 4, killed
+    assert summary["failed"] == 0 and summary["done"] + summary["skipped"] + summary["recovered"] >= PAIRS
+
+    tables = {name: ds.dataset(root / name, format="parquet", partitioning="hive").to_table()
+              for name in ("interactions", "messages", "training", "token_usage")}
+    ids = collections.Counter(tables["interactions"].column("interaction_id").to_pylist())
+    assert len(ids) == PAIRS and set(ids.values()) == {1}
+    per_ix = collections.Counter(tables["messages"].column("interaction_id").to_pylist())
+    assert per_ix == {i: 2 * n for i, n in zip(tables["interactions"].column("interaction_id").to_pylist(),
+                                               tables["interactions"].column("num_turns").to_pylist())}
+    assert sorted(tables["training"].column("interaction_id").to_pylist()) == sorted(ids)
+    for path in root.glob("*/**/*.parquet"):  # every file reads back
+        pq.read_table(path)
+    assert progress(root).uncommitted_parts == 0

@@ -122,6 +122,17 @@ class Dataset:
                 Path(target).unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {exc}") from None
 
+    def check_writable(self) -> None:
+        """Fail now, with the reason, if the root cannot be written (before any call is paid for)."""
+        probe = self.path(f"_probe-{uuid.uuid4().hex}")
+        try:
+            self.fs.create_dir(self.base, recursive=True)
+            self._write_bytes(probe, b"")
+            self.fs.delete_file(probe)
+        except OSError as exc:
+            raise StorageError(f"cannot write to dataset root {self.root}: {getattr(exc, 'strerror', None) or exc}"
+                               ) from None
+
     def prepare(self) -> list[str]:
         """Create the root and delete part files that no commit marker names (a crashed wave)."""
         try:

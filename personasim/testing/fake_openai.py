@@ -31,6 +31,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     operation: str | None = None  # only requests of this operation trigger it
+    echo_auth: bool = False  # a careless server that repeats the Authorization header in its error
 
 
 @dataclass
@@ -285,8 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             owner._record(operation, body, auth, str(fault.status))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            self._send_json(fault.status, {"error": {"message": f"injected {fault.status}",
-                                                     "type": "injected"}}, headers)
+            message = f"injected {fault.status}" + (f" for credentials {auth}" if fault.echo_auth else "")
+            self._send_json(fault.status, {"error": {"message": message, "type": "injected"}}, headers)
         elif fault.kind == "slow":
             owner._record(operation, body, auth, "slow")
             time.sleep(fault.delay)
