@@ -7,7 +7,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -15,7 +15,7 @@ from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.config import load_config, with_request_limit
+from personasim.config import load_config, with_local_model, with_request_limit
 from personasim.errors import LLMCallError
 from personasim.inputs import load_input
 from personasim.interaction_generator import Interaction, PairFailure
@@ -42,6 +42,9 @@ class RunParameters(BaseModel):
     input_path: str = Field(description="pair file (JSONL, JSON, CSV, Parquet) or a directory of them")
     dataset_root: str = Field("output/dataset", description="local directory or object-storage URL")
     config_path: str | None = Field(None, description="YAML config; the offline defaults when empty")
+    backend: Literal["config", "local"] = Field(
+        "config", description="'local': every role on a llama.cpp model started for this run")
+    local_model: str = Field("smollm2", description="with backend 'local': 'smollm2' (bundled) or a GGUF path")
     run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     seed: int | None = Field(None, description="overrides the config's seed")
     max_concurrency: int = Field(16, ge=1, le=1024, description="LLM calls in flight at once, per endpoint")
@@ -131,6 +134,8 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     config = load_config(params.config_path)
     if params.seed is not None:
         config = config.model_copy(update={"seed": params.seed})
+    if params.backend == "local":
+        config = with_local_model(config, params.local_model)
     config = with_request_limit(config, params.max_concurrency)
     pairs = load_input(params.input_path, limit=params.limit)
     started = datetime.now(timezone.utc)
@@ -207,6 +212,8 @@ def generate_interactions(
     input_path: str,
     dataset_root: str = "output/dataset",
     config_path: str | None = None,
+    backend: Literal["config", "local"] = "config",
+    local_model: str = "smollm2",
     run_name: str | None = None,
     seed: int | None = None,
     max_concurrency: int = 16,
@@ -221,7 +228,7 @@ def generate_interactions(
     tables; a rerun skips what is stored and redoes what failed.
     """
     params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
-                           run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
+                           backend=backend, local_model=local_model, run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
                            pairs_per_task=pairs_per_task, wave_size=wave_size)
     return _pair_waves.with_options(task_runner=_task_runner(params))(params)
 

@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", required=True, help="pair file (JSONL, JSON, CSV, Parquet) or a directory")
     run.add_argument("--output", default="output/dataset", help="dataset root (directory or s3:// URL)")
     run.add_argument("--config", help="YAML config (default: the offline backend)")
+    run.add_argument("--backend", choices=("config", "local"), default="config",
+                     help="'local': run every role on a llama.cpp model started for this run")
+    run.add_argument("--local-model", default="smollm2", help="with --backend local: 'smollm2' or a GGUF path")
     run.add_argument("--run-name")
     run.add_argument("--seed", type=int)
     run.add_argument("--max-concurrency", type=int, default=16)
@@ -80,11 +83,13 @@ def _run(args: argparse.Namespace) -> int:
     from personasim.dataset import Dataset
 
     Dataset(args.output).check_writable()
-    console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, "
-                  f"provider {config.llm.assistant.model_pool[0].provider}; starting the flow…")
+    provider = "local" if args.backend == "local" else config.llm.assistant.model_pool[0].provider
+    console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
+                  "starting the flow…")
     from flows.generate import generate_interactions
 
     summary = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
+                                    backend=args.backend, local_model=args.local_model,
                                     run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
                                     limit=args.limit, pairs_per_task=args.pairs_per_task,
                                     wave_size=args.wave_size)

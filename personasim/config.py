@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal, Mapping
 
 import yaml
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from personasim.errors import ConfigError
 
-Provider = Literal["openai", "offline"]
+Provider = Literal["openai", "offline", "local"]
 ROLES = ("style_transfer", "assistant", "user_simulator", "distractor")
 
 
@@ -52,8 +53,8 @@ class EndpointConfig(_Section):
 
     @model_validator(mode="after")
     def _provider_matches_url(self) -> "EndpointConfig":
-        if self.provider == "offline" and self.base_url:
-            raise ValueError("base_url is set but provider is 'offline'; set provider: openai")
+        if self.provider != "openai" and self.base_url:
+            raise ValueError(f"base_url is set but provider is {self.provider!r}; set provider: openai")
         return self
 
 
@@ -216,21 +217,36 @@ class PersonasimConfig(_Section):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def with_request_limit(config: PersonasimConfig, max_concurrent_requests: int) -> PersonasimConfig:
-    """The config with every endpoint capped at `max_concurrent_requests` calls in flight (a lower
-    limit already configured is kept)."""
-
-    def cap(endpoint: dict[str, Any]) -> dict[str, Any]:
-        current = endpoint.get("max_concurrent_requests")
-        return {**endpoint, "max_concurrent_requests": min(current or max_concurrent_requests,
-                                                           max_concurrent_requests)}
-
+def map_endpoints(config: PersonasimConfig, change: Callable[[dict[str, Any]], dict[str, Any]]) -> PersonasimConfig:
+    """The config with `change` applied to every role's endpoint (and every pool model)."""
     raw = config.model_dump()
     llm = raw["llm"]
     for role in ("style_transfer", "user_simulator", "distractor"):
-        llm[role] = cap(llm[role])
-    llm["assistant"]["model_pool"] = [cap(m) for m in llm["assistant"]["model_pool"]]
+        llm[role] = change(llm[role])
+    llm["assistant"]["model_pool"] = [change(m) for m in llm["assistant"]["model_pool"]]
     return PersonasimConfig.model_validate(raw)
+
+
+def with_request_limit(config: PersonasimConfig, max_concurrent_requests: int) -> PersonasimConfig:
+    """Every endpoint capped at `max_concurrent_requests` calls in flight (a lower configured limit stays)."""
+    return map_endpoints(config, lambda e: {**e, "max_concurrent_requests": min(
+        e.get("max_concurrent_requests") or max_concurrent_requests, max_concurrent_requests)})
+
+
+BUNDLED_LOCAL_MODEL = "smollm2"
+BUNDLED_MAX_TOKENS = 160  # the bundled 135M model rambles to any limit; on 2 cores 512 tokens take ~10 s
+
+
+def with_local_model(config: PersonasimConfig, model: str = BUNDLED_LOCAL_MODEL) -> PersonasimConfig:
+    """Every role on one local llama.cpp model (the bundled SmolLM2, or a GGUF path)."""
+
+    def local(endpoint: dict[str, Any]) -> dict[str, Any]:
+        changed = {**endpoint, "provider": "local", "model": model, "base_url": None}
+        if model == BUNDLED_LOCAL_MODEL:
+            changed["max_tokens"] = min(endpoint["max_tokens"], BUNDLED_MAX_TOKENS)
+        return changed
+
+    return map_endpoints(config, local)
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,10 +41,17 @@ class BackendCache:
         self._throttles: dict[tuple, Throttle] = {}
 
     def get(self, endpoint: EndpointConfig) -> ChatBackend:
-        key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env, endpoint.timeout)
+        if endpoint.provider == "local":  # one server per model file, whatever the role
+            key: tuple = ("local", endpoint.model)
+        else:
+            key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env, endpoint.timeout)
         if key not in self._backends:
             if endpoint.provider == "offline":
                 self._backends[key] = OfflineBackend(self.seed)
+            elif endpoint.provider == "local":
+                from personasim.llm.local_backend import LocalBackend
+
+                self._backends[key] = LocalBackend(endpoint)
             else:
                 self._backends[key] = OpenAIBackend(endpoint)
         return self._backends[key]
