@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.config import load_config, with_local_model, with_request_limit
+from personasim.dataset import estimate_cost
 from personasim.errors import LLMCallError
 from personasim.inputs import load_input
 from personasim.interaction_generator import Interaction, PairFailure
@@ -72,6 +73,16 @@ class _Tally:
     user_turns: int = 0
     noised_turns: int = 0
     failures: list[str] = field(default_factory=list)
+    tokens_by_model: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add_usage(self, by_model: dict[str, dict[str, int]]) -> None:
+        for model, totals in by_model.items():
+            mine = self.tokens_by_model.setdefault(model, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+            for name, value in totals.items():
+                mine[name] += value
+
+    def token_total(self, name: str) -> int:
+        return sum(t[name] for t in self.tokens_by_model.values())
 
     def add(self, interactions: list[Interaction], failures: list[PairFailure]) -> None:
         self.done += len(interactions)
@@ -116,7 +127,7 @@ def _finish(key: RunKey, wave: _Wave, run_date: str, tally: _Tally) -> None:
     for batch, futures in zip(wave.batches, wave.futures):
         for item in _outcome(runtime, batch, futures):
             (failures if isinstance(item, PairFailure) else interactions).append(item)
-    write_wave_task(key, wave.wave_id, run_date, interactions, failures)
+    tally.add_usage(write_wave_task(key, wave.wave_id, run_date, interactions, failures))
     runtime.forget({ix.interaction_id for ix in interactions} | {f.interaction_id for f in failures})
     tally.add(interactions, failures)
     tally.recovered += len(wave.recovered)
@@ -179,8 +190,9 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
         "run_id": run_id, "dataset_root": params.dataset_root, "pairs": len(pairs), "done": tally.done,
         "failed": tally.failed, "skipped": skipped, "recovered": tally.recovered, "turns": tally.turns,
         "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
-        "llm_calls": stats["tokens"]["calls"], "input_tokens": stats["tokens"]["input_tokens"],
-        "output_tokens": stats["tokens"]["output_tokens"], "cost_usd": stats["cost"]["total_usd"],
+        "llm_calls": tally.token_total("calls"), "input_tokens": tally.token_total("input_tokens"),
+        "output_tokens": tally.token_total("output_tokens"),
+        "cost_usd": estimate_cost(tally.tokens_by_model, config.pricing)["total_usd"],
         "elapsed_s": round(time.perf_counter() - clock, 3), "statistics": stats,
     }
     create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),

@@ -10,7 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 from collections.abc import Callable
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -52,7 +53,7 @@ class EndpointConfig(_Section):
     max_concurrent_requests: int | None = Field(None, ge=1, le=10_000)
 
     @model_validator(mode="after")
-    def _provider_matches_url(self) -> "EndpointConfig":
+    def _provider_matches_url(self) -> EndpointConfig:
         if self.provider != "openai" and self.base_url:
             raise ValueError(f"base_url is set but provider is {self.provider!r}; set provider: openai")
         return self
@@ -68,7 +69,7 @@ class AssistantConfig(_Section):
     model_pool: tuple[PoolModel, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _weights_positive(self) -> "AssistantConfig":
+    def _weights_positive(self) -> AssistantConfig:
         if sum(m.weight for m in self.model_pool) <= 0:
             raise ValueError("model_pool weights sum to zero; give at least one model a positive weight")
         return self
@@ -90,7 +91,7 @@ class GenerationConfig(_Section):
     interaction_attempts: int = Field(2, ge=1, le=10)
 
     @model_validator(mode="after")
-    def _turn_bounds(self) -> "GenerationConfig":
+    def _turn_bounds(self) -> GenerationConfig:
         if self.min_turns > self.max_turns:
             raise ValueError(f"min_turns ({self.min_turns}) is greater than max_turns ({self.max_turns})")
         if self.target_turns is not None and not self.min_turns <= self.target_turns <= self.max_turns:
@@ -128,7 +129,7 @@ class RuleBasedConfig(_Section):
     strategies: dict[str, RuleStrategyConfig] = Field(default_factory=_default_rule_strategies)
 
     @model_validator(mode="after")
-    def _known_strategies(self) -> "RuleBasedConfig":
+    def _known_strategies(self) -> RuleBasedConfig:
         _reject_unknown(self.strategies, RULE_STRATEGIES, "rule-based strategy")
         return self
 
@@ -146,7 +147,7 @@ class SemanticConfig(_Section):
     max_attempts: int = Field(2, ge=1, le=10)
 
     @model_validator(mode="after")
-    def _known_layers(self) -> "SemanticConfig":
+    def _known_layers(self) -> SemanticConfig:
         from personasim.distractor.layers import LAYERS, STRATEGY_LAYER
 
         _reject_unknown(self.layer_weights, LAYERS, "layer")
@@ -181,7 +182,7 @@ class SplitConfig(_Section):
     test: float = Field(0.1, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _sum_to_one(self) -> "SplitConfig":
+    def _sum_to_one(self) -> SplitConfig:
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"train + validation + test must be 1.0, got {total:g}")

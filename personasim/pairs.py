@@ -109,7 +109,7 @@ class Pair:
                 "system_prompt": self.system_prompt, "metadata": dict(self.metadata), "source": self.source}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Pair":
+    def from_dict(cls, data: Mapping[str, Any]) -> Pair:
         return cls(**{k: data[k] for k in data if k in cls.__dataclass_fields__})
 
 

@@ -15,6 +15,7 @@ from personasim.dataset.rows import (
     usage_row,
 )
 from personasim.interaction_generator import Interaction, PairFailure
+from personasim.llm.usage import usage_by
 from personasim.training import SPLITS, TrainingDataExporter, interaction_to_training_sample
 from tasks.runtime import RunKey, runtime_for
 
@@ -32,8 +33,11 @@ def prepare_dataset_task(key: RunKey) -> tuple[set[str], set[str]]:
 
 @task(name="write-wave", retries=2, retry_delay_seconds=2, **DATASET_TASK)
 def write_wave_task(key: RunKey, wave_id: str, run_date: str, interactions: list[Interaction],
-                    failures: list[PairFailure]) -> list[str]:
-    """All tables for one wave, then its commit marker; token usage is drained from the run's tracker."""
+                    failures: list[PairFailure]) -> dict[str, dict[str, int]]:
+    """All tables for one wave, then its commit marker; token usage is drained from the run's tracker.
+
+    Returns the calls and tokens written, by model, for the run's own summary.
+    """
     runtime = runtime_for(key)
     splits = key.config.splits
     rows = {
@@ -45,10 +49,11 @@ def write_wave_task(key: RunKey, wave_id: str, run_date: str, interactions: list
     usage = runtime.tracker.drain()
     rows["token_usage"] = [usage_row(r, key.run_id) for r in usage]
     try:
-        return runtime.dataset.write_wave(wave_id, run_date, rows)
+        runtime.dataset.write_wave(wave_id, run_date, rows)
     except Exception:
         runtime.tracker.restore(usage)  # a retry of this task writes them again
         raise
+    return usage_by(usage, lambda r: r.model)
 
 
 @task(name="publish-statistics", **DATASET_TASK)

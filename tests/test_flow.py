@@ -38,7 +38,8 @@ def test_n_pairs_in_n_interactions_out_with_the_declared_schema(tmp_path, remote
     assert len(messages) == sum(len(r["messages"]) for r in interactions)
     assert {r["split"] for r in table_rows(tmp_path / "ds", "training")} <= {"train", "validation", "test"}
     usage = table_rows(tmp_path / "ds", "token_usage")
-    assert len(usage) == llm_server.stats.ok
+    assert len(usage) == llm_server.stats.ok == summary["llm_calls"]
+    assert summary["input_tokens"] == llm_server.stats.prompt_tokens
     assert sum(r["input_tokens"] for r in usage) == llm_server.stats.prompt_tokens
     for table, schema in TABLES.items():
         if table == "failures":  # no failure, no file

@@ -3,7 +3,6 @@
 import collections
 import json
 
-import pytest
 
 from personasim.distractor import create_distractor_model
 from personasim.interaction_generator import InteractionGenerator, InteractionStorage

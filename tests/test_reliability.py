@@ -12,7 +12,7 @@ from personasim.dataset import Dataset
 from personasim.llm import operations as op
 from personasim.testing import Fault
 
-from conftest import PERSONA, write_config, write_pairs
+from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -24,7 +24,7 @@ class NoiseResult:
         return asdict(self)
 
     @classmethod
-    def clean(cls, text: str, **metadata: Any) -> "NoiseResult":
+    def clean(cls, text: str, **metadata: Any) -> NoiseResult:
         """The result for a turn left as it was (not activated, or a fallback)."""
         return cls(original_text=text, noisy_text=text, metadata=dict(metadata))
 
@@ -41,5 +41,5 @@ class NoisyVersion:
         return asdict(self)
 
     @classmethod
-    def from_result(cls, result: NoiseResult) -> "NoisyVersion":
+    def from_result(cls, result: NoiseResult) -> NoisyVersion:
         return cls(result.noisy_text, result.layer, list(result.applied_strategies))

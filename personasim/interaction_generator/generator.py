@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,7 +20,7 @@ from personasim.interaction_generator.messages import Interaction, Message
 from personasim.interaction_generator.storage import InteractionStorage
 from personasim.interaction_generator.user_feedback import UserFeedbackModel
 from personasim.llm.factory import RoleClients, build_clients
-from personasim.llm.usage import UsageRecord, UsageTracker, usage_scope
+from personasim.llm.usage import UsageRecord, UsageTracker, usage_scope, usage_totals
 from personasim.pairs import Pair, expand_pairs
 from personasim.rng import stream
 from personasim.style_transfer import StyleTransfer
@@ -65,15 +65,6 @@ def interaction_id_for(pair: Pair, seed: int, fingerprint: str) -> str:
     return "ix-" + digest.hexdigest()[:24]
 
 
-def usage_totals(records: Iterable[UsageRecord]) -> dict[str, int]:
-    totals = {"calls": 0, "input_tokens": 0, "output_tokens": 0}
-    for rec in records:
-        totals["calls"] += 1
-        totals["input_tokens"] += rec.input_tokens
-        totals["output_tokens"] += rec.output_tokens
-    return totals
-
-
 def noise_summary(results: list[NoiseResult]) -> dict[str, Any]:
     noised = [r for r in results if r.was_noised]
     return {
@@ -113,7 +104,7 @@ class InteractionGenerator:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | PersonasimConfig | str | None,
-                    tracker: UsageTracker | None = None) -> "InteractionGenerator":
+                    tracker: UsageTracker | None = None) -> InteractionGenerator:
         """A generator with the distractor the config describes, all roles sharing one usage tracker."""
         cfg = load_config(config)
         clients = build_clients(cfg, tracker)

@@ -25,7 +25,7 @@ class Message:
                 "metadata": dict(self.metadata)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Message":
+    def from_dict(cls, data: dict[str, Any]) -> Message:
         return cls(role=data["role"], content=data["content"], timestamp=data["timestamp"],
                    metadata=dict(data.get("metadata") or {}))
 
@@ -65,7 +65,7 @@ class Interaction:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Interaction":
+    def from_dict(cls, data: dict[str, Any]) -> Interaction:
         return cls(
             interaction_id=data["interaction_id"],
             persona_id=data["persona_id"],

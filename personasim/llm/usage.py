@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -87,16 +87,20 @@ class UsageTracker:
         with self._lock:
             self._records[:0] = records
 
-    def totals(self) -> dict[tuple[str, str], dict[str, int]]:
-        """Calls and tokens by (module, model)."""
-        return summarize(self.records())
 
-
-def summarize(records: list[UsageRecord]) -> dict[tuple[str, str], dict[str, int]]:
-    totals: dict[tuple[str, str], dict[str, int]] = {}
+def usage_totals(records: Iterable[UsageRecord]) -> dict[str, int]:
+    """Calls and tokens of some records."""
+    totals = {"calls": 0, "input_tokens": 0, "output_tokens": 0}
     for rec in records:
-        row = totals.setdefault((rec.module, rec.model), {"calls": 0, "input_tokens": 0, "output_tokens": 0})
-        row["calls"] += 1
-        row["input_tokens"] += rec.input_tokens
-        row["output_tokens"] += rec.output_tokens
+        totals["calls"] += 1
+        totals["input_tokens"] += rec.input_tokens
+        totals["output_tokens"] += rec.output_tokens
     return totals
+
+
+def usage_by(records: Iterable[UsageRecord], key: Callable[[UsageRecord], str]) -> dict[str, dict[str, int]]:
+    """Calls and tokens grouped by `key` (e.g. the model)."""
+    groups: dict[str, list[UsageRecord]] = {}
+    for rec in records:
+        groups.setdefault(key(rec), []).append(rec)
+    return {name: usage_totals(group) for name, group in groups.items()}

@@ -114,7 +114,7 @@ class FakeOpenAIServer:
         with self._lock:
             self._scripts[operation].extend(replies)
 
-    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], "str | Fault"]) -> None:
+    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], str | Fault]) -> None:
         """Answer every call of `operation` with `responder(request_body)`: a text, or a Fault to fail it."""
         self._responders[operation] = responder
 
@@ -138,7 +138,7 @@ class FakeOpenAIServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def start(self) -> "FakeOpenAIServer":
+    def start(self) -> FakeOpenAIServer:
         handler = type("Handler", (_Handler,), {"owner": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -153,7 +153,7 @@ class FakeOpenAIServer:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -190,7 +190,7 @@ class FakeOpenAIServer:
                     roll -= rate
         return None
 
-    def _reply(self, operation: str, body: dict[str, Any]) -> "str | Fault":
+    def _reply(self, operation: str, body: dict[str, Any]) -> str | Fault:
         with self._lock:
             self._counter += 1
             n = self._counter
