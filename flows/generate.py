@@ -10,9 +10,11 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque, quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.config import load_config, with_local_model, with_request_limit
@@ -97,10 +99,16 @@ class _Tally:
 
 
 def _submit(key: RunKey, wave: _Wave) -> None:
-    plans = style_transfer_task.map(key, wave.batches)
-    noised = noise_initial_task.map(key, plans)
-    interactions = turn_loop_task.map(key, noised)
-    stored = store_task.map(key, interactions)
+    """Map the four stages over the wave's batches, each stage waiting on the one before.
+
+    `quote` and `opaque` keep Prefect from walking every parameter looking for futures (the config
+    in the key, each pair's fields): measured, that walk was a large share of the flow's CPU.
+    """
+    run = quote(key)
+    plans = style_transfer_task.map(run, [quote(batch) for batch in wave.batches])
+    noised = noise_initial_task.map(run, [opaque(f) for f in plans])
+    interactions = turn_loop_task.map(run, [opaque(f) for f in noised])
+    stored = store_task.map(run, [opaque(f) for f in interactions])
     wave.futures = list(zip(plans, noised, interactions, stored))
 
 
@@ -120,6 +128,23 @@ def _outcome(runtime: Runtime, batch: list[Pair], futures: tuple[PrefectFuture, 
     return current
 
 
+def _forget_results(futures: list[PrefectFuture]) -> None:
+    """Let a written wave's results go.
+
+    Prefect links every task result (and each item of a returned list) to its state for the
+    whole flow run, so results passed by value can be traced; ours travel as futures, and
+    without this the run would hold every interaction it made until it ends.
+    """
+    context = FlowRunContext.get()
+    if context is None:
+        return
+    for future in futures:
+        if future.state.is_completed():
+            result = future.result()
+            for obj in (result, *result) if isinstance(result, list) else (result,):
+                context.run_results.pop(id(obj), None)
+
+
 def _finish(key: RunKey, wave: _Wave, run_date: str, tally: _Tally) -> None:
     wait([f for batch in wave.futures for f in batch])
     runtime = runtime_for(key)
@@ -127,8 +152,9 @@ def _finish(key: RunKey, wave: _Wave, run_date: str, tally: _Tally) -> None:
     for batch, futures in zip(wave.batches, wave.futures):
         for item in _outcome(runtime, batch, futures):
             (failures if isinstance(item, PairFailure) else interactions).append(item)
-    tally.add_usage(write_wave_task(key, wave.wave_id, run_date, interactions, failures))
+    tally.add_usage(write_wave_task(quote(key), wave.wave_id, run_date, quote(interactions), quote(failures)))
     runtime.forget({ix.interaction_id for ix in interactions} | {f.interaction_id for f in failures})
+    _forget_results([f for batch in wave.futures for f in batch])
     tally.add(interactions, failures)
     tally.recovered += len(wave.recovered)
 
@@ -157,7 +183,7 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     runtime = runtime_for(key)
     try:
         with runtime.dataset.lock():
-            in_dataset, stored_only = prepare_dataset_task(key)
+            in_dataset, stored_only = prepare_dataset_task(quote(key))
             generator = runtime.generator
             ids = [generator.interaction_id_for(p) for p in pairs]
             skipped = sum(1 for i in ids if i in in_dataset)
@@ -181,7 +207,7 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
                     _finish(key, waves.popleft(), run_date, tally)
             while waves:
                 _finish(key, waves.popleft(), run_date, tally)
-            stats = publish_statistics_task(key)
+            stats = publish_statistics_task(quote(key))
     finally:
         release(key)
     for line in tally.failures:

@@ -114,3 +114,18 @@ def test_stored_but_unwritten_interactions_are_recovered_not_regenerated(tmp_pat
     summary = run_flow(pairs, tmp_path / "ds", cfg)
     assert (summary["recovered"], summary["done"]) == (3, 3) and len(llm_server.requests) == calls
     assert len(table_rows(tmp_path / "ds", "interactions")) == 3
+
+
+def test_refresh_picks_up_only_new_pair_files_in_a_directory(tmp_path, remote_config, llm_server):
+    from flows.generate import refresh_interactions
+
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    write_pairs(incoming / "a.jsonl", 3, prefix="a")
+    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    first = refresh_interactions(input_path=str(incoming), dataset_root=str(tmp_path / "ds"), config_path=str(cfg))
+    write_pairs(incoming / "b.jsonl", 2, prefix="b")
+    second = refresh_interactions(input_path=str(incoming), dataset_root=str(tmp_path / "ds"), config_path=str(cfg))
+    assert (first["done"], second["done"], second["skipped"]) == (3, 2, 3)
+    assert first["run_id"].startswith("refresh-")
+    assert len(table_rows(tmp_path / "ds", "interactions")) == 5
