@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -66,17 +67,36 @@ def write_inputs(workdir: Path, pairs: int, base_url: str, concurrency: int, rpm
     return pairs_path, config_path
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float, int, str]:
-    """(wall seconds, CPU seconds, peak RSS in MB, stdout) of one process."""
+def _peak_rss_kb(pid: int) -> int:
+    """VmHWM: the process's own peak resident set, without its children (the Prefect server)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float, int, str, int]:
+    """(wall seconds, CPU seconds, peak RSS MB of the process tree, stdout, the process's own peak MB)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, KEY_ENV: "bench-key", "PREFECT_API_URL": ""})
+                            env={**os.environ, KEY_ENV: "bench-key"})
+    own_peak = [0]
+
+    def watch() -> None:
+        while proc.poll() is None:
+            own_peak[0] = max(own_peak[0], _peak_rss_kb(proc.pid))
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     out = proc.stdout.read()
+    own_peak[0] = max(own_peak[0], _peak_rss_kb(proc.pid))  # still readable until reaped
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[:4]} failed with {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out, own_peak[0] // 1024
 
 
 # -- workload processes -------------------------------------------------------------------------
@@ -135,7 +155,7 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
                 cmd = [sys.executable, "-m", "personasim", "run", "--input", str(pairs_path), "--output",
                        str(workdir / "ds"), "--config", str(config_path), "--max-concurrency", str(concurrency),
                        "--pairs-per-task", str(PAIRS_PER_TASK), "--summary-json", str(summary_path)]
-            wall, cpu, rss, out = run_measured(cmd)
+            wall, cpu, rss, out, own_rss = run_measured(cmd)
             if workload in ("library", "baseline"):
                 seconds = json.loads(out.strip().splitlines()[-1])["seconds"]
             else:
@@ -157,7 +177,7 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
         "ideal_s": round(ideal, 2), "actual_s": round(seconds, 2), "efficiency": round(ideal / seconds, 3),
         "pairs_per_s": round(pairs / seconds, 2), "calls_per_s": round(calls / seconds, 2),
         "calls_per_min": round(calls / seconds * 60, 1),
-        "cpu_ms_per_pair": round(cpu / pairs * 1000, 1), "peak_rss_mb": rss, "startup_s": round(startup, 1),
+        "cpu_ms_per_pair": round(cpu / pairs * 1000, 1), "peak_rss_mb": own_rss, "peak_tree_rss_mb": rss, "startup_s": round(startup, 1),
         "http_429": stats["rate_limited"], "share_429": round(stats["rate_limited"] / max(stats["requests"], 1), 4),
     }
 
@@ -171,7 +191,7 @@ def median_of(runs: list[dict]) -> dict:
 
 
 COLUMNS = ("workload", "pairs", "calls", "latency_s", "concurrency", "ideal_s", "actual_s", "efficiency",
-           "pairs_per_s", "calls_per_s", "cpu_ms_per_pair", "peak_rss_mb", "startup_s", "http_429")
+           "pairs_per_s", "calls_per_s", "cpu_ms_per_pair", "peak_rss_mb", "peak_tree_rss_mb", "startup_s", "http_429")
 
 
 def print_table(rows: list[dict]) -> None:
