@@ -108,9 +108,6 @@ class Pair:
                 "query_id": self.query_id, "target_turns": self.target_turns,
                 "system_prompt": self.system_prompt, "metadata": dict(self.metadata), "source": self.source}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Pair:
-        return cls(**{k: data[k] for k in data if k in cls.__dataclass_fields__})
 
 
 def _describe(exc: ValidationError, where: str) -> InputError:

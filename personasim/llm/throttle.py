@@ -24,10 +24,6 @@ class Throttle:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
 
-    @property
-    def active(self) -> bool:
-        return bool(self._interval or self._tpm or self._slots)
-
     def _wait_for_request_slot(self) -> None:
         with self._lock:
             now = time.monotonic()
