@@ -109,7 +109,6 @@ class Pair:
                 "system_prompt": self.system_prompt, "metadata": dict(self.metadata), "source": self.source}
 
 
-
 def _describe(exc: ValidationError, where: str) -> InputError:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(row)"
