@@ -28,7 +28,9 @@ def test_pair_rows_and_persona_rows(tmp_path):
     assert [(p.persona_id, p.original_query) for p in pairs] == [
         ("p1", "how to bake bread"), ("p2", "plain string query"), ("p2", "q two")]
     assert pairs[2].adapted_query == "yo q two" and pairs[2].target_turns == 4
-    assert pairs[1].query_key == pairs[1].query_key and pairs[1].query_key.startswith("q")
+    # without a query_id the key is a hash of the text: stable across loads, distinct per query
+    assert [p.query_key for p in load_pairs(path)] == [p.query_key for p in pairs]
+    assert pairs[1].query_key.startswith("q") and pairs[1].query_key != pairs[2].query_key
 
 
 @pytest.mark.parametrize("row, needle", [

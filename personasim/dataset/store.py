@@ -108,19 +108,10 @@ class Dataset:
                 out.write(payload)
 
     def _write_table(self, path: str, table: pa.Table) -> None:
-        directory, name = path.rsplit("/", 1)
-        self.fs.create_dir(directory, recursive=True)
-        target = f"{directory}/.{name}.{uuid.uuid4().hex}.tmp" if self.local else path
-        try:
-            pq.write_table(table, target, filesystem=self.fs, compression="zstd")
-            if self.local:
-                with open(target, "rb+") as handle:
-                    os.fsync(handle.fileno())
-                self.fs.move(target, path)
-        except OSError as exc:
-            if self.local:
-                Path(target).unlink(missing_ok=True)
-            raise StorageError(f"cannot write {path}: {exc}") from None
+        """Parquet through the same atomic path as every other file (a wave's file is a few MB)."""
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        self._write_bytes(path, sink.getvalue().to_pybytes())
 
     def check_writable(self) -> None:
         """Fail now, with the reason, if the root cannot be written (before any call is paid for)."""
