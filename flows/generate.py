@@ -22,6 +22,7 @@ from personasim.dataset import estimate_cost
 from personasim.errors import LLMCallError
 from personasim.inputs import load_input
 from personasim.interaction_generator import Interaction, PairFailure
+from personasim.llm.usage import UsageRecord
 from personasim.pairs import Pair
 from tasks.datasets import prepare_dataset_task, publish_statistics_task, write_wave_task
 from tasks.generation import (
@@ -32,7 +33,7 @@ from tasks.generation import (
     style_transfer_task,
     turn_loop_task,
 )
-from tasks.runtime import RunKey, Runtime, release, runtime_for
+from tasks.runtime import RunKey, Runtime, release, using
 
 STAGES = ("style_transfer", "noise_initial_query", "turn_loop", "store")
 
@@ -112,28 +113,32 @@ def _submit(key: RunKey, wave: _Wave) -> None:
     wave.futures = list(zip(plans, noised, interactions, stored))
 
 
-def _outcome(runtime: Runtime, batch: list[Pair], futures: tuple[PrefectFuture, ...]) -> list[Any]:
-    """Per pair: its Interaction, or a PairFailure naming the stage it did not get past."""
+def _outcome(runtime: Runtime, batch: list[Pair], futures: tuple[PrefectFuture, ...]
+             ) -> tuple[list[Any], list[UsageRecord]]:
+    """Per pair: its Interaction, or a PairFailure naming the stage it did not get past; and the calls made."""
     current: list[Any] = list(batch)
+    usage: list[UsageRecord] = []
     for stage, future in zip(STAGES, futures):
         state = future.state
         if state.is_completed():
-            current = future.result()
+            output = future.result()
+            current = output.items
+            usage.extend(output.usage)
             continue
         error = state.result(raise_on_failure=False) if state.is_failed() else None
         reason = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else (
             state.message or state.name)
         attempts = 1 + (RETRIES if isinstance(error, LLMCallError) else 0)
-        return [failure_for(item, runtime, stage, reason, attempts) for item in current]
-    return current
+        return [failure_for(item, runtime, stage, reason, attempts) for item in current], usage
+    return current, usage
 
 
 def _forget_results(futures: list[PrefectFuture]) -> None:
     """Let a written wave's results go.
 
-    Prefect links every task result (and each item of a returned list) to its state for the
-    whole flow run, so results passed by value can be traced; ours travel as futures, and
-    without this the run would hold every interaction it made until it ends.
+    Prefect links every task result (and its fields) to its state for the whole flow run, so
+    results passed by value can be traced; ours travel as futures, and without this the run's
+    bookkeeping would grow with every batch it made.
     """
     context = FlowRunContext.get()
     if context is None:
@@ -141,19 +146,20 @@ def _forget_results(futures: list[PrefectFuture]) -> None:
     for future in futures:
         if future.state.is_completed():
             result = future.result()
-            for obj in (result, *result) if isinstance(result, list) else (result,):
+            for obj in (result, result.items, result.usage):
                 context.run_results.pop(id(obj), None)
 
 
-def _finish(key: RunKey, wave: _Wave, run_date: str, tally: _Tally) -> None:
+def _finish(key: RunKey, runtime: Runtime, wave: _Wave, run_date: str, tally: _Tally) -> None:
     wait([f for batch in wave.futures for f in batch])
-    runtime = runtime_for(key)
-    interactions, failures = list(wave.recovered), []
+    interactions, failures, usage = list(wave.recovered), [], []
     for batch, futures in zip(wave.batches, wave.futures):
-        for item in _outcome(runtime, batch, futures):
+        items, calls = _outcome(runtime, batch, futures)
+        usage.extend(calls)
+        for item in items:
             (failures if isinstance(item, PairFailure) else interactions).append(item)
-    tally.add_usage(write_wave_task(quote(key), wave.wave_id, run_date, quote(interactions), quote(failures)))
-    runtime.forget({ix.interaction_id for ix in interactions} | {f.interaction_id for f in failures})
+    tally.add_usage(write_wave_task(quote(key), wave.wave_id, run_date, quote(interactions), quote(failures),
+                                    quote(usage)))
     _forget_results([f for batch in wave.futures for f in batch])
     tally.add(interactions, failures)
     tally.recovered += len(wave.recovered)
@@ -180,9 +186,8 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_date = f"{started:%Y-%m-%d}"
     key = RunKey(run_id, config, params.dataset_root, params.max_concurrency)
-    runtime = runtime_for(key)
     try:
-        with runtime.dataset.lock():
+        with using(key) as runtime, runtime.dataset.lock():
             in_dataset, stored_only = prepare_dataset_task(quote(key))
             generator = runtime.generator
             ids = [generator.interaction_id_for(p) for p in pairs]
@@ -195,7 +200,7 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
             waves: deque[_Wave] = deque()
             if recover:
                 recovered = [runtime.storage.load_interaction(i) for i in recover]
-                _finish(key, _Wave(f"{run_id}-recovered", [], recovered=recovered), run_date, tally)
+                _finish(key, runtime, _Wave(f"{run_id}-recovered", [], recovered=recovered), run_date, tally)
             size, per_task = _wave_size(params), params.pairs_per_task
             for n, start in enumerate(range(0, len(todo), size)):
                 chunk = todo[start:start + size]
@@ -204,9 +209,9 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
                 _submit(key, wave)
                 waves.append(wave)
                 if len(waves) >= 2:  # keep the next wave running while this one is written
-                    _finish(key, waves.popleft(), run_date, tally)
+                    _finish(key, runtime, waves.popleft(), run_date, tally)
             while waves:
-                _finish(key, waves.popleft(), run_date, tally)
+                _finish(key, runtime, waves.popleft(), run_date, tally)
             stats = publish_statistics_task(quote(key))
     finally:
         release(key)

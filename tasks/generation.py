@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from prefect import task
@@ -21,9 +22,9 @@ from prefect.tasks import exponential_backoff
 from personasim.distractor import NoiseResult
 from personasim.errors import LLMCallError
 from personasim.interaction_generator import Interaction, PairFailure, PairPlan
-from personasim.llm.usage import usage_scope
+from personasim.llm.usage import UsageRecord, usage_scope
 from personasim.pairs import Pair
-from tasks.runtime import RunKey, Runtime, runtime_for
+from tasks.runtime import RunKey, Runtime, StageProgress, using
 
 RETRIES = 2
 T = TypeVar("T")
@@ -64,28 +65,49 @@ def failure_for(item: Any, runtime: Runtime, stage: str, reason: str, attempts: 
                        pair.source, reason, attempts, stage)
 
 
-def _run_batch(key: RunKey, stage: str, items: list[Any], step: Callable[[Runtime, Any], T]) -> list[T | PairFailure]:
-    """`step` over a batch in the pair pool; upstream failures pass through untouched."""
-    runtime = runtime_for(key)
+@dataclass(frozen=True)
+class Batch:
+    """A stage's results for a batch of pairs, and every LLM call it made for them (failed tries too).
 
-    def one(item: Any) -> T | PairFailure:
-        if isinstance(item, PairFailure):
-            return item
-        memo_key = (stage, interaction_id_of(item, runtime))
-        if memo_key in runtime.memo:
-            return runtime.memo[memo_key]
-        try:
-            result = step(runtime, item)
-        except LLMCallError as exc:
-            return failure_for(item, runtime, stage, str(exc), task_run.run_count)
-        runtime.memo[memo_key] = result
-        return result
+    The calls travel with the results because a worker may be another process: the flow writes
+    them with the wave, so what was paid for is counted once whichever runner ran the task.
+    """
 
-    results = list(runtime.pool.map(one, items))
-    failed = [r for r in results if isinstance(r, PairFailure) and r.stage == stage]
-    if failed and task_run.run_count <= RETRIES:
-        raise LLMCallError(f"{len(failed)} of {len(items)} pairs failed at {stage} (retrying them): {failed[0].reason}")
-    return results
+    items: list[Any]
+    usage: list[UsageRecord]
+
+
+def _run_batch(key: RunKey, stage: str, items: list[Any], step: Callable[[Runtime, Any], T]) -> Batch:
+    """`step` over a batch in the pair pool; upstream failures pass through untouched.
+
+    A pair that succeeded on an earlier try of this task run is not redone (Prefect retries a
+    task run in the same process).
+    """
+    with using(key) as runtime:
+        ids = [None if isinstance(item, PairFailure) else interaction_id_of(item, runtime) for item in items]
+
+        def one(item: Any, interaction_id: str | None) -> T | PairFailure:
+            if interaction_id is None:
+                return item
+            progress = runtime.progress.setdefault((stage, interaction_id), StageProgress())
+            if progress.done:
+                return progress.result
+            with usage_scope(interaction_id) as records:
+                try:
+                    progress.result, progress.done = step(runtime, item), True
+                except LLMCallError as exc:
+                    progress.result = failure_for(item, runtime, stage, str(exc), task_run.run_count)
+                finally:
+                    progress.usage.extend(records)
+            return progress.result
+
+        results = list(runtime.pool.map(one, items, ids))
+        failed = [r for r in results if isinstance(r, PairFailure) and r.stage == stage]
+        if failed and task_run.run_count <= RETRIES:
+            raise LLMCallError(f"{len(failed)} of {len(items)} pairs failed at {stage} (retrying them): "
+                               f"{failed[0].reason}")
+        done = [runtime.progress.pop((stage, i), None) for i in ids if i is not None]
+        return Batch(results, [record for progress in done if progress for record in progress.usage])
 
 
 def _plan(runtime: Runtime, pair: Pair) -> PairPlan:
@@ -109,24 +131,24 @@ def _store(runtime: Runtime, interaction: Interaction) -> Interaction:
 
 
 @task(name="style-transfer", **PAIR_TASK)
-def style_transfer_task(key: RunKey, pairs: list[Pair]) -> list[PairPlan | PairFailure]:
+def style_transfer_task(key: RunKey, pairs: list[Pair]) -> Batch:
     """The seed query in the persona's voice, and the conversation's target length."""
     return _run_batch(key, "style_transfer", pairs, _plan)
 
 
 @task(name="noise-initial-query", **PAIR_TASK)
-def noise_initial_task(key: RunKey, plans: list[PairPlan | PairFailure]) -> list[Noised | PairFailure]:
+def noise_initial_task(key: RunKey, plans: Batch) -> Batch:
     """The distractor on the first user turn (follow-ups are noised inside the turn loop)."""
-    return _run_batch(key, "noise_initial_query", plans, _noise_initial)
+    return _run_batch(key, "noise_initial_query", plans.items, _noise_initial)
 
 
 @task(name="turn-loop", **PAIR_TASK)
-def turn_loop_task(key: RunKey, noised: list[Noised | PairFailure]) -> list[Interaction | PairFailure]:
+def turn_loop_task(key: RunKey, noised: Batch) -> Batch:
     """The conversation: assistant answers, the persona follows up (noised as written) or stops."""
-    return _run_batch(key, "turn_loop", noised, _converse)
+    return _run_batch(key, "turn_loop", noised.items, _converse)
 
 
 @task(name="store-interaction", retries=RETRIES, retry_delay_seconds=1, cache_policy=NO_CACHE, persist_result=False)
-def store_task(key: RunKey, interactions: list[Interaction | PairFailure]) -> list[Interaction | PairFailure]:
+def store_task(key: RunKey, interactions: Batch) -> Batch:
     """Durable the moment it is done: a crash after this loses nothing of these pairs."""
-    return _run_batch(key, "store", interactions, _store)
+    return _run_batch(key, "store", interactions.items, _store)

@@ -1,25 +1,35 @@
-"""The per-run objects tasks share inside one worker process (generator, storage, usage tracker).
+"""The per-run objects tasks share inside one worker process (generator, storage, pair pool).
 
 Tasks receive small inputs (a pair, a plan, a run key) and find the heavy objects here, so no
-client or connection pool is ever serialised into a task's parameters.
+client or connection pool is ever serialised into a task's parameters. A worker may be the flow's
+own process (thread runner) or a Dask/Ray worker that outlives the run: there a run's objects are
+let go once no task has used them for `IDLE_SECONDS`.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
 from personasim.interaction_generator import InteractionGenerator, InteractionStorage
-from personasim.llm.usage import UsageTracker
+from personasim.llm.usage import UsageRecord, UsageTracker
+
+IDLE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
 class RunKey:
-    """Everything a worker needs to rebuild the run's objects: small and picklable."""
+    """Everything a worker needs to rebuild the run's objects: small and picklable.
+
+    `config` carries this worker's share of the endpoints' limits (see `with_worker_share`).
+    """
 
     run_id: str
     config: PersonasimConfig
@@ -28,41 +38,65 @@ class RunKey:
 
 
 @dataclass
+class StageProgress:
+    """A pair's result at one stage, once it has one, and every call made for it there (failed tries too)."""
+
+    result: Any = None
+    done: bool = False
+    usage: list[UsageRecord] = field(default_factory=list)
+
+
+@dataclass
 class Runtime:
     generator: InteractionGenerator
     storage: InteractionStorage
     dataset: Dataset
-    tracker: UsageTracker
     pool: ThreadPoolExecutor  # where a batch task runs its pairs side by side
-    memo: dict[tuple[str, str], Any] = field(default_factory=dict)  # (stage, interaction id) -> result
+    progress: dict[tuple[str, str], StageProgress] = field(default_factory=dict)  # (stage, interaction id)
+    active: int = 0
+    last_used: float = field(default_factory=time.monotonic)
 
-    def forget(self, interaction_ids: set[str]) -> None:
-        """Drop the stage results of pairs whose wave is written, so memory stays flat."""
-        for key in [k for k in self.memo if k[1] in interaction_ids]:
-            self.memo.pop(key, None)
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.generator.clients.close()
 
 
 _runtimes: dict[str, Runtime] = {}
 _lock = threading.Lock()
 
 
-def runtime_for(key: RunKey) -> Runtime:
+def _build(key: RunKey) -> Runtime:
+    dataset = Dataset(key.dataset_root)
+    generator = InteractionGenerator.from_config(key.config, UsageTracker(retain=False))
+    return Runtime(generator, dataset.interaction_storage(), dataset, ThreadPoolExecutor(key.pair_concurrency, thread_name_prefix="personasim-pair"))
+
+
+@contextmanager
+def using(key: RunKey) -> Iterator[Runtime]:
+    """The run's objects in this process, built on first use; idle runs' objects are closed."""
     with _lock:
         runtime = _runtimes.get(key.run_id)
         if runtime is None:
-            tracker = UsageTracker()
-            dataset = Dataset(key.dataset_root)
-            runtime = Runtime(InteractionGenerator.from_config(key.config, tracker),
-                              InteractionStorage(dataset.store_dir), dataset, tracker,
-                              ThreadPoolExecutor(key.pair_concurrency, thread_name_prefix="personasim-pair"))
-            _runtimes[key.run_id] = runtime
-        return runtime
+            now = time.monotonic()
+            idle = [k for k, r in _runtimes.items() if r.active == 0 and now - r.last_used > IDLE_SECONDS]
+            stale = [_runtimes.pop(k) for k in idle]
+            runtime = _runtimes[key.run_id] = _build(key)
+        else:
+            stale = []
+        runtime.active += 1
+    for old in stale:
+        old.close()
+    try:
+        yield runtime
+    finally:
+        with _lock:
+            runtime.active -= 1
+            runtime.last_used = time.monotonic()
 
 
 def release(key: RunKey) -> None:
-    """Close the run's HTTP clients and forget it."""
+    """Close the run's HTTP clients and pair pool in this process, and forget them."""
     with _lock:
         runtime = _runtimes.pop(key.run_id, None)
     if runtime is not None:
-        runtime.pool.shutdown(wait=True)
-        runtime.generator.clients.close()
+        runtime.close()

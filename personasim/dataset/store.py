@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from personasim.dataset.schema import TABLES
 from personasim.errors import StorageError
 from personasim.fsio import atomic_write_bytes
+from personasim.interaction_generator.storage import InteractionStorage
 
 COMMITS = "_commits"
 STORE = "_store"
@@ -59,6 +60,10 @@ class Dataset:
             return Path(self.path(STORE))
         cache = Path(os.environ.get("PERSONASIM_CACHE", Path.home() / ".cache" / "personasim"))
         return cache / re.sub(r"[^A-Za-z0-9_.-]", "_", self.root) / STORE
+
+    def interaction_storage(self) -> InteractionStorage:
+        """Where the pipeline saves each interaction the moment it is done."""
+        return InteractionStorage(self.store_dir)
 
     # -- run lock -----------------------------------------------------------------------------
     @contextmanager

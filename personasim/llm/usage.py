@@ -55,9 +55,15 @@ def usage_scope(interaction_id: str) -> Iterator[list[UsageRecord]]:
 
 
 class UsageTracker:
-    """Thread-safe collector of usage records for a run."""
+    """Thread-safe collector of usage records for a run.
 
-    def __init__(self) -> None:
+    With `retain=False` records only reach the open usage scopes: the pipeline carries each
+    pair's records with its task results (workers may be other processes), so a long-lived
+    worker keeps nothing.
+    """
+
+    def __init__(self, retain: bool = True) -> None:
+        self.retain = retain
         self._lock = threading.Lock()
         self._records: list[UsageRecord] = []
 
@@ -68,24 +74,14 @@ class UsageTracker:
                           scope.interaction_id if scope else None)
         if scope is not None:
             scope.records.append(rec)
-        with self._lock:
-            self._records.append(rec)
+        if self.retain:
+            with self._lock:
+                self._records.append(rec)
         return rec
 
     def records(self) -> list[UsageRecord]:
         with self._lock:
             return list(self._records)
-
-    def drain(self) -> list[UsageRecord]:
-        """Hand over and forget what was recorded, so a long run's memory stays flat."""
-        with self._lock:
-            records, self._records = self._records, []
-        return records
-
-    def restore(self, records: list[UsageRecord]) -> None:
-        """Give back drained records whose write failed, so the retry writes them."""
-        with self._lock:
-            self._records[:0] = records
 
 
 def usage_totals(records: Iterable[UsageRecord]) -> dict[str, int]:
