@@ -13,20 +13,28 @@ from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, wait
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import opaque, quote
+from prefect.task_runners import TaskRunner
+from prefect.utilities.annotations import quote, unmapped
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.config import load_config, with_local_model, with_request_limit
+from personasim.config import load_config, with_local_model, with_request_limit, with_worker_share
 from personasim.dataset import estimate_cost
 from personasim.errors import LLMCallError
 from personasim.inputs import load_input
 from personasim.interaction_generator import Interaction, PairFailure
 from personasim.llm.usage import UsageRecord
 from personasim.pairs import Pair
+from flows.runners import (
+    TaskRunnerName,
+    api_for_workers,
+    build_task_runner,
+    local_workers,
+    worker_processes,
+)
 from tasks.datasets import prepare_dataset_task, publish_statistics_task, write_wave_task
 from tasks.generation import (
     RETRIES,
+    Batch,
     failure_for,
     noise_initial_task,
     store_task,
@@ -57,6 +65,12 @@ class RunParameters(BaseModel):
                                 description="pairs per task run (1 = a task run per pair; more = less overhead)")
     wave_size: int | None = Field(None, ge=1, le=100_000,
                                   description="pairs per committed Parquet wave (default 2 x concurrency)")
+    task_runner: TaskRunnerName = Field(
+        "thread", description="'thread' (this process), 'dask' or 'ray' (worker processes, here or on a cluster)")
+    runner_address: str | None = Field(
+        None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); "
+                          "empty: a local cluster started for the run")
+    workers: int | None = Field(None, ge=1, le=1024, description="worker processes of a local cluster (default: cores)")
 
 
 @dataclass
@@ -102,14 +116,12 @@ class _Tally:
 def _submit(key: RunKey, wave: _Wave) -> None:
     """Map the four stages over the wave's batches, each stage waiting on the one before.
 
-    `quote` and `opaque` keep Prefect from walking every parameter looking for futures (the config
-    in the key, each pair's fields): measured, that walk was a large share of the flow's CPU.
+    Key and batches are `Sealed`: Prefect passes them whole instead of walking every pair.
     """
-    run = quote(key)
-    plans = style_transfer_task.map(run, [quote(batch) for batch in wave.batches])
-    noised = noise_initial_task.map(run, [opaque(f) for f in plans])
-    interactions = turn_loop_task.map(run, [opaque(f) for f in noised])
-    stored = store_task.map(run, [opaque(f) for f in interactions])
+    plans = style_transfer_task.map(unmapped(key), [Batch(batch) for batch in wave.batches])
+    noised = noise_initial_task.map(unmapped(key), plans)
+    interactions = turn_loop_task.map(unmapped(key), noised)
+    stored = store_task.map(unmapped(key), interactions)
     wave.futures = list(zip(plans, noised, interactions, stored))
 
 
@@ -145,9 +157,7 @@ def _forget_results(futures: list[PrefectFuture]) -> None:
         return
     for future in futures:
         if future.state.is_completed():
-            result = future.result()
-            for obj in (result, result.items, result.usage):
-                context.run_results.pop(id(obj), None)
+            context.run_results.pop(id(future.result()), None)
 
 
 def _finish(key: RunKey, runtime: Runtime, wave: _Wave, run_date: str, tally: _Tally) -> None:
@@ -158,7 +168,7 @@ def _finish(key: RunKey, runtime: Runtime, wave: _Wave, run_date: str, tally: _T
         usage.extend(calls)
         for item in items:
             (failures if isinstance(item, PairFailure) else interactions).append(item)
-    tally.add_usage(write_wave_task(quote(key), wave.wave_id, run_date, quote(interactions), quote(failures),
+    tally.add_usage(write_wave_task(key, wave.wave_id, run_date, quote(interactions), quote(failures),
                                     quote(usage)))
     _forget_results([f for batch in wave.futures for f in batch])
     tally.add(interactions, failures)
@@ -180,15 +190,17 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     if params.backend == "local":
         config = with_local_model(config, params.local_model)
     config = with_request_limit(config, params.max_concurrency)
+    workers = worker_processes()
+    config = with_worker_share(config, workers)
     pairs = load_input(params.input_path, limit=params.limit)
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_date = f"{started:%Y-%m-%d}"
-    key = RunKey(run_id, config, params.dataset_root, params.max_concurrency)
+    key = RunKey(run_id, config, params.dataset_root, -(-params.max_concurrency // workers))
     try:
         with using(key) as runtime, runtime.dataset.lock():
-            in_dataset, stored_only = prepare_dataset_task(quote(key))
+            in_dataset, stored_only = prepare_dataset_task(key)
             generator = runtime.generator
             ids = [generator.interaction_id_for(p) for p in pairs]
             skipped = sum(1 for i in ids if i in in_dataset)
@@ -212,7 +224,7 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
                     _finish(key, runtime, waves.popleft(), run_date, tally)
             while waves:
                 _finish(key, runtime, waves.popleft(), run_date, tally)
-            stats = publish_statistics_task(quote(key))
+            stats = publish_statistics_task(key)
     finally:
         release(key)
     for line in tally.failures:
@@ -238,16 +250,24 @@ def _wave_size(params: RunParameters) -> int:
     return params.wave_size or max(2 * params.max_concurrency, 4 * params.pairs_per_task)
 
 
-def _task_runner(params: RunParameters) -> ThreadPoolTaskRunner:
-    """A thread for every task of the two waves in flight: a task waiting on its upstream future
-    holds a thread. The pairs themselves run in the run's pair pool (`max_concurrency`)."""
+def _task_runner(params: RunParameters) -> TaskRunner:
+    """Threads for the thread runner: a task waiting on its upstream future holds one, and every
+    stage of two waves is submitted at once. Dask and Ray start a task when its inputs are ready:
+    per worker, enough to keep its share of the pair slots busy."""
     batches = -(-_wave_size(params) // params.pairs_per_task)
-    return ThreadPoolTaskRunner(max_workers=len(STAGES) * 2 * batches)
+    if params.task_runner == "thread":
+        threads = len(STAGES) * 2 * batches
+    else:
+        share = -(-params.max_concurrency // local_workers(params.workers))
+        threads = 2 * -(-share // params.pairs_per_task) + 1
+    return build_task_runner(params.task_runner, address=params.runner_address, workers=params.workers,
+                             threads=threads)
 
 
 @flow(name="pair-waves", log_prints=True)
 def _pair_waves(params: RunParameters) -> dict[str, Any]:
-    return run_pipeline(params)
+    with api_for_workers(params.task_runner):
+        return run_pipeline(params)
 
 
 @flow(name="generate-interactions", log_prints=True, validate_parameters=True)
@@ -263,6 +283,9 @@ def generate_interactions(
     limit: int | None = None,
     pairs_per_task: int = 8,
     wave_size: int | None = None,
+    task_runner: TaskRunnerName = "thread",
+    runner_address: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
 
@@ -271,8 +294,10 @@ def generate_interactions(
     tables; a rerun skips what is stored and redoes what failed.
     """
     params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
-                           backend=backend, local_model=local_model, run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
-                           pairs_per_task=pairs_per_task, wave_size=wave_size)
+                           backend=backend, local_model=local_model, run_name=run_name, seed=seed,
+                           max_concurrency=max_concurrency, limit=limit, pairs_per_task=pairs_per_task,
+                           wave_size=wave_size, task_runner=task_runner, runner_address=runner_address,
+                           workers=workers)
     return _pair_waves.with_options(task_runner=_task_runner(params))(params)
 
 
@@ -283,6 +308,9 @@ def refresh_interactions(
     config_path: str | None = None,
     max_concurrency: int = 16,
     pairs_per_task: int = 8,
+    task_runner: TaskRunnerName = "thread",
+    runner_address: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """For schedules: pick up pairs (in a file or a directory of files) not yet in the dataset.
 
@@ -291,5 +319,6 @@ def refresh_interactions(
     """
     run_name = f"refresh-{datetime.now(timezone.utc):%Y%m%d}"
     params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
-                           run_name=run_name, max_concurrency=max_concurrency, pairs_per_task=pairs_per_task)
+                           run_name=run_name, max_concurrency=max_concurrency, pairs_per_task=pairs_per_task,
+                           task_runner=task_runner, runner_address=runner_address, workers=workers)
     return _pair_waves.with_options(task_runner=_task_runner(params))(params)

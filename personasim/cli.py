@@ -22,6 +22,8 @@ PREFECT_DEFAULTS = {
     "PREFECT_LOGGING_LEVEL": "WARNING",
     # The embedded server logs tracebacks when it is stopped mid-flush at the end of a run.
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    # A local Dask cluster logs every worker's start and stop at INFO.
+    "DASK_LOGGING__DISTRIBUTED": "warning",
 }
 
 
@@ -42,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pairs-per-task", type=int, default=8,
                      help="pairs per Prefect task run (1 = one task run per pair)")
     run.add_argument("--wave-size", type=int)
+    run.add_argument("--task-runner", choices=("thread", "dask", "ray"), default="thread",
+                     help="where pair tasks run: threads here, or Dask/Ray worker processes")
+    run.add_argument("--runner-address", help="an existing Dask scheduler or Ray cluster (default: a local one)")
+    run.add_argument("--workers", type=int, help="worker processes of a local Dask/Ray cluster (default: cores)")
     run.add_argument("--summary-json", help="also write the run's summary to this file")
     validate = sub.add_parser("validate", help="check the input and config, print what is wrong")
     validate.add_argument("--input", required=True)
@@ -92,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
                                     backend=args.backend, local_model=args.local_model,
                                     run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
                                     limit=args.limit, pairs_per_task=args.pairs_per_task,
-                                    wave_size=args.wave_size)
+                                    wave_size=args.wave_size, task_runner=args.task_runner,
+                                    runner_address=args.runner_address, workers=args.workers)
     console.print(f"run {summary['run_id']}: {summary['done']} done, {summary['failed']} failed, "
                   f"{summary['skipped']} skipped, {summary['recovered']} recovered")
     _print_stats(args.output, summary["statistics"])

@@ -234,6 +234,27 @@ def with_request_limit(config: PersonasimConfig, max_concurrent_requests: int) -
         e.get("max_concurrent_requests") or max_concurrent_requests, max_concurrent_requests)})
 
 
+def with_worker_share(config: PersonasimConfig, workers: int) -> PersonasimConfig:
+    """One worker process's share of every endpoint's limits, when `workers` processes call it at once.
+
+    Each process paces its own calls, so a cluster of N keeps the configured totals only if each
+    takes 1/N of them.
+    """
+    if workers <= 1:
+        return config
+
+    def share(endpoint: dict[str, Any]) -> dict[str, Any]:
+        changed = dict(endpoint)
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            if endpoint.get(name):
+                changed[name] = endpoint[name] / workers
+        if endpoint.get("max_concurrent_requests"):
+            changed["max_concurrent_requests"] = max(1, endpoint["max_concurrent_requests"] // workers)
+        return changed
+
+    return map_endpoints(config, share)
+
+
 BUNDLED_LOCAL_MODEL = "smollm2"
 BUNDLED_MAX_TOKENS = 160  # the bundled 135M model rambles to any limit; on 2 cores 512 tokens take ~10 s
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from prefect import task
@@ -24,7 +23,7 @@ from personasim.errors import LLMCallError
 from personasim.interaction_generator import Interaction, PairFailure, PairPlan
 from personasim.llm.usage import UsageRecord, usage_scope
 from personasim.pairs import Pair
-from tasks.runtime import RunKey, Runtime, StageProgress, using
+from tasks.runtime import RunKey, Runtime, Sealed, StageProgress, using
 
 RETRIES = 2
 T = TypeVar("T")
@@ -65,16 +64,18 @@ def failure_for(item: Any, runtime: Runtime, stage: str, reason: str, attempts: 
                        pair.source, reason, attempts, stage)
 
 
-@dataclass(frozen=True)
-class Batch:
-    """A stage's results for a batch of pairs, and every LLM call it made for them (failed tries too).
+class Batch(Sealed):
+    """Pairs at some stage (pairs, plans, interactions, failures), and every LLM call made for them
+    at that stage (failed tries too).
 
     The calls travel with the results because a worker may be another process: the flow writes
     them with the wave, so what was paid for is counted once whichever runner ran the task.
     """
 
-    items: list[Any]
-    usage: list[UsageRecord]
+    __slots__ = ("items", "usage")
+
+    def __init__(self, items: list[Any], usage: list[UsageRecord] | None = None) -> None:
+        self.items, self.usage = items, usage or []
 
 
 def _run_batch(key: RunKey, stage: str, items: list[Any], step: Callable[[Runtime, Any], T]) -> Batch:
@@ -131,9 +132,9 @@ def _store(runtime: Runtime, interaction: Interaction) -> Interaction:
 
 
 @task(name="style-transfer", **PAIR_TASK)
-def style_transfer_task(key: RunKey, pairs: list[Pair]) -> Batch:
+def style_transfer_task(key: RunKey, pairs: Batch) -> Batch:
     """The seed query in the persona's voice, and the conversation's target length."""
-    return _run_batch(key, "style_transfer", pairs, _plan)
+    return _run_batch(key, "style_transfer", pairs.items, _plan)
 
 
 @task(name="noise-initial-query", **PAIR_TASK)

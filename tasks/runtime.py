@@ -24,17 +24,36 @@ from personasim.llm.usage import UsageRecord, UsageTracker
 IDLE_SECONDS = 600.0
 
 
-@dataclass(frozen=True)
-class RunKey:
+class Sealed:
+    """A task input or result that task runners pass whole.
+
+    Prefect walks lists, tuples, dicts, dataclasses and pydantic models in every task's inputs
+    and results looking for futures (measured: a large share of the flow's CPU), and Dask
+    rebuilds tuples, so Prefect's own `quote` arrives on a Dask worker as a bare tuple. A plain
+    class with slots is one value to both.
+    """
+
+    __slots__ = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+class RunKey(Sealed):
     """Everything a worker needs to rebuild the run's objects: small and picklable.
 
     `config` carries this worker's share of the endpoints' limits (see `with_worker_share`).
     """
 
-    run_id: str
-    config: PersonasimConfig
-    dataset_root: str
-    pair_concurrency: int = 16
+    __slots__ = ("run_id", "config", "dataset_root", "pair_concurrency")
+
+    def __init__(self, run_id: str, config: PersonasimConfig, dataset_root: str, pair_concurrency: int = 16) -> None:
+        self.run_id, self.config, self.dataset_root = run_id, config, dataset_root
+        self.pair_concurrency = pair_concurrency
 
 
 @dataclass

@@ -1,0 +1,87 @@
+"""Which engine runs the pair tasks: Prefect's thread pool, a Dask cluster or a Ray cluster.
+
+The thread pool needs nothing more; Dask and Ray come from Prefect's own integrations
+(`personasim[dask]`, `personasim[ray]`), imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from personasim.errors import ConfigError
+
+TaskRunnerName = Literal["thread", "dask", "ray"]
+_EXTRA = {"dask": ("prefect_dask", "DaskTaskRunner"), "ray": ("prefect_ray", "RayTaskRunner")}
+
+
+def _runner_class(name: str) -> type[TaskRunner]:
+    module, cls = _EXTRA[name]
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError:
+        raise ConfigError(f"task runner {name!r} needs its extra: pip install 'personasim[{name}]'") from None
+
+
+def local_workers(workers: int | None) -> int:
+    """Worker processes of a cluster started for the run: as asked, else one per core."""
+    return workers or os.cpu_count() or 1
+
+
+def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int | None, threads: int) -> TaskRunner:
+    """The task runner for a run.
+
+    `threads`: tasks that should be able to run at once in one process. The thread runner's
+    waiting tasks hold threads too (every stage of the waves in flight is submitted up front);
+    Dask starts a task only when its inputs are ready, so its workers need fewer.
+    """
+    if name == "thread":
+        return ThreadPoolTaskRunner(max_workers=threads)
+    runner = _runner_class(name)
+    if name == "dask":
+        if address:
+            return runner(address=address)
+        return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": threads,
+                                      "processes": True, "dashboard_address": None})
+    init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers)}
+    return runner(address=address, init_kwargs=init)
+
+
+@contextmanager
+def api_for_workers(name: TaskRunnerName) -> Iterator[None]:
+    """Worker processes report their task runs to this process's Prefect API.
+
+    With no PREFECT_API_URL set, Prefect gives each process an embedded server of its own:
+    workers would start theirs (and lose them, mid-run, with the cluster). Tasks carry the
+    settings they were submitted under, so setting the URL here reaches every worker.
+    """
+    if name == "thread" or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the one this process already runs
+    server.start()
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
+
+
+def worker_processes() -> int:
+    """How many processes of the current flow's task runner share the endpoints' rate limits."""
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if type(runner).__name__ == "DaskTaskRunner":
+        return max(1, len(runner.client.scheduler_info(n_workers=-1)["workers"]))
+    if type(runner).__name__ == "RayTaskRunner":
+        import ray
+
+        return max(1, math.floor(ray.cluster_resources().get("CPU", 1)))
+    return 1
