@@ -230,7 +230,8 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     for line in tally.failures:
         logger.warning("failed pair %s", line)
     summary = {
-        "run_id": run_id, "dataset_root": params.dataset_root, "pairs": len(pairs), "done": tally.done,
+        "run_id": run_id, "dataset_root": params.dataset_root, "task_runner": params.task_runner,
+        "workers": workers, "pairs": len(pairs), "done": tally.done,
         "failed": tally.failed, "skipped": skipped, "recovered": tally.recovered, "turns": tally.turns,
         "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
         "llm_calls": tally.token_total("calls"), "input_tokens": tally.token_total("input_tokens"),

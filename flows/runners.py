@@ -7,6 +7,7 @@ The thread pool needs nothing more; Dask and Ray come from Prefect's own integra
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -51,7 +52,8 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
             return runner(address=address)
         return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": threads,
                                       "processes": True, "dashboard_address": None})
-    init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers)}
+    init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers), "include_dashboard": False,
+                                                "logging_level": logging.WARNING}
     return runner(address=address, init_kwargs=init)
 
 

@@ -116,6 +116,19 @@ def sample_statistics(samples: list[TrainingSample]) -> dict[str, Any]:
     }
 
 
+def samples_jsonl(samples: list[TrainingSample], split: str | None = None,
+                  chat_format: bool = False) -> tuple[str, bytes]:
+    """The file name and JSONL lines for one split (all samples when split is None)."""
+    chosen = [s for s in samples if split is None or s.split == split]
+    name = f"{split or 'all'}{'.chat' if chat_format else ''}.jsonl"
+    lines = (json.dumps(s.to_chat() if chat_format else s.to_dict(), ensure_ascii=False) for s in chosen)
+    return name, "".join(line + "\n" for line in lines).encode("utf-8")
+
+
+def statistics_json(samples: list[TrainingSample]) -> bytes:
+    return json.dumps(sample_statistics(samples), indent=2).encode("utf-8")
+
+
 class TrainingDataExporter:
     """Writes samples as JSONL: the full records, or the chat format fine-tuning tools read."""
 
@@ -126,14 +139,12 @@ class TrainingDataExporter:
     def export_samples(self, samples: list[TrainingSample], split: str | None = None,
                        chat_format: bool = False) -> Path:
         """One file per split (or all samples when split is None); written atomically."""
-        chosen = [s for s in samples if split is None or s.split == split]
-        name = f"{split or 'all'}{'.chat' if chat_format else ''}.jsonl"
-        lines = (json.dumps(s.to_chat() if chat_format else s.to_dict(), ensure_ascii=False) for s in chosen)
+        name, payload = samples_jsonl(samples, split, chat_format)
         path = self.output_dir / name
-        atomic_write_bytes(path, "".join(line + "\n" for line in lines).encode("utf-8"))
+        atomic_write_bytes(path, payload)
         return path
 
     def export_statistics(self, samples: list[TrainingSample]) -> Path:
         path = self.output_dir / "statistics.json"
-        atomic_write_bytes(path, json.dumps(sample_statistics(samples), indent=2).encode("utf-8"))
+        atomic_write_bytes(path, statistics_json(samples))
         return path

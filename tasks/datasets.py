@@ -16,7 +16,7 @@ from personasim.dataset.rows import (
 )
 from personasim.interaction_generator import Interaction, PairFailure
 from personasim.llm.usage import UsageRecord, usage_by
-from personasim.training import SPLITS, TrainingDataExporter, interaction_to_training_sample
+from personasim.training import SPLITS, interaction_to_training_sample, samples_jsonl, statistics_json
 from tasks.runtime import RunKey, using
 
 DATASET_TASK = dict(cache_policy=NO_CACHE, persist_result=False)
@@ -57,10 +57,9 @@ def publish_statistics_task(key: RunKey) -> dict:
     dataset = Dataset(key.dataset_root)
     stats = compute_statistics(dataset, key.config.pricing)
     dataset.write_json("stats.json", stats)
-    if dataset.local:
-        samples = [training_sample(row) for row in dataset.table("training").to_pylist()]
-        exporter = TrainingDataExporter(dataset.path("exports"))
-        for split in SPLITS:
-            exporter.export_samples(samples, split=split, chat_format=True)
-        exporter.export_statistics(samples)
+    samples = [training_sample(row) for row in dataset.table("training").to_pylist()]
+    for split in SPLITS:
+        name, payload = samples_jsonl(samples, split=split, chat_format=True)
+        dataset.write_file(f"exports/{name}", payload)
+    dataset.write_file("exports/statistics.json", statistics_json(samples))
     return stats

@@ -66,3 +66,34 @@ def write_config(path, cfg: dict):
 
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server on 127.0.0.1 (moto's server mode), for the whole session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_server, monkeypatch, request):
+    """A fresh bucket on the local S3 server, with endpoint and credentials in the environment as
+    users set them; returns its s3:// dataset root."""
+    import re
+
+    import boto3
+
+    for name, value in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "test-access-key",
+                        "AWS_SECRET_ACCESS_KEY": "test-secret-key", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/datasets/run"

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from personasim.dataset.schema import TABLES
 from personasim.errors import StorageError
 from personasim.fsio import atomic_write_bytes
+from personasim.dataset.object_store import ObjectInteractionStorage
 from personasim.interaction_generator.storage import InteractionStorage
 
 COMMITS = "_commits"
@@ -53,17 +54,11 @@ class Dataset:
     def path(self, *parts: str) -> str:
         return "/".join([self.base.rstrip("/"), *parts])
 
-    @property
-    def store_dir(self) -> Path:
-        """Where each interaction is saved the moment it is done (JSON, one file each)."""
+    def interaction_storage(self) -> InteractionStorage | ObjectInteractionStorage:
+        """Where the pipeline saves each interaction the moment it is done: `_store/`, one JSON each."""
         if self.local:
-            return Path(self.path(STORE))
-        cache = Path(os.environ.get("PERSONASIM_CACHE", Path.home() / ".cache" / "personasim"))
-        return cache / re.sub(r"[^A-Za-z0-9_.-]", "_", self.root) / STORE
-
-    def interaction_storage(self) -> InteractionStorage:
-        """Where the pipeline saves each interaction the moment it is done."""
-        return InteractionStorage(self.store_dir)
+            return InteractionStorage(self.path(STORE))
+        return ObjectInteractionStorage(self.fs, self.path(STORE))
 
     # -- run lock -----------------------------------------------------------------------------
     @contextmanager
@@ -165,10 +160,14 @@ class Dataset:
         self._write_bytes(self.path(COMMITS, f"{wave_id}.json"), marker)
         return files
 
-    def write_json(self, name: str, payload: Any) -> str:
-        path = self.path(name)
-        self._write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+    def write_file(self, name: str, payload: bytes) -> str:
+        """A file at `name` (relative to the root, `/`-separated), written atomically."""
+        path = self.path(*name.split("/"))
+        self._write_bytes(path, payload)
         return path
+
+    def write_json(self, name: str, payload: Any) -> str:
+        return self.write_file(name, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
 
     def read_json(self, name: str) -> Any:
         try:

@@ -43,6 +43,12 @@ def file_name_for(interaction_id: str) -> str:
     return quoted + ".json"
 
 
+def interaction_json(interaction: Interaction) -> tuple[dict[str, Any], bytes]:
+    """An interaction as stored: its dict, and the file's bytes."""
+    data = interaction.to_dict()
+    return data, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
+
+
 class InteractionStorage:
     """Saves, loads and lists interactions under one directory; safe across threads."""
 
@@ -123,9 +129,8 @@ class InteractionStorage:
     # -- API -----------------------------------------------------------------------------------
     def save(self, interaction: Interaction) -> str:
         """Store durably; saving the same interaction again replaces it and adds no index line."""
-        data = interaction.to_dict()
+        data, payload = interaction_json(interaction)
         path = self.path_for(interaction.interaction_id)
-        payload = json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")
         atomic_write_bytes(path, payload)
         with self._lock:
             if interaction.interaction_id not in self._index:

@@ -1,0 +1,181 @@
+"""Scale out: pair tasks on Dask and Ray workers, datasets on S3 (moto's server on 127.0.0.1)."""
+
+import hashlib
+import json
+
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pytest
+
+from personasim.config import load_config, with_request_limit, with_worker_share
+from personasim.dataset import Dataset
+from personasim.llm import operations as op
+
+from conftest import write_config, write_pairs
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def run_flow(input_path, root, config_path, **kwargs):
+    from flows.generate import generate_interactions
+
+    return generate_interactions(input_path=str(input_path), dataset_root=str(root),
+                                 config_path=str(config_path), **kwargs)
+
+
+def deterministic_replies(server):
+    """Replies that depend only on the request, so two runs of the same seed can be compared."""
+
+    def digest(body):
+        return hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()[:12]
+
+    server.respond_with(op.RESPOND, lambda body: f"[{body['model']}] answer {digest(body)}")
+    server.respond_with(op.FOLLOW_UP, lambda body: f"and what about {digest(body)}?")
+
+
+def read_table(root, table):
+    """Rows of a table wherever the root is (a directory or an s3:// URL), through pyarrow."""
+    fs, base = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
+    return ds.dataset(f"{base}/{table}", filesystem=fs, format="parquet", partitioning="hive").to_table()
+
+
+def comparable(root):
+    """What a run produced, without what differs between runs (run ids, times, latencies)."""
+    interactions = read_table(root, "interactions").to_pylist()
+    usage = read_table(root, "token_usage").to_pylist()
+    training = read_table(root, "training").to_pylist()
+    return {
+        "interactions": sorted(
+            (r["interaction_id"], r["initial_query"], r["num_turns"], r["assistant_model"], r["llm_calls"],
+             r["input_tokens"], tuple(r["noise_strategies"]),
+             tuple((m["role"], m["content"], m["clean_text"]) for m in r["messages"]))
+            for r in interactions),
+        "training": sorted((r["interaction_id"], r["split"], json.dumps(r["full_conversation"])) for r in training),
+        "usage": sorted((r["interaction_id"], r["module"], r["operation"], r["model"], r["input_tokens"],
+                         r["output_tokens"]) for r in usage),
+    }
+
+
+@pytest.fixture
+def dask_scheduler():
+    """An existing Dask cluster (two worker processes), as users point the flow at."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["dask-local-cluster", "dask-scheduler-address", "ray"])
+def test_worker_processes_give_the_same_datasets_as_threads(runner, tmp_path, remote_config, llm_server, request):
+    deterministic_replies(llm_server)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 10, queries_per_persona=2)
+    cfg = write_config(tmp_path / "c.yaml", remote_config(distractor={"activation_probability": 0.6}))
+    threads = run_flow(pairs, tmp_path / "threads", cfg, max_concurrency=8, pairs_per_task=3)
+    calls = llm_server.stats.ok
+    if runner == "dask-local-cluster":
+        options = {"task_runner": "dask", "workers": 2}
+    elif runner == "dask-scheduler-address":
+        options = {"task_runner": "dask", "runner_address": request.getfixturevalue("dask_scheduler")}
+    else:
+        options = {"task_runner": "ray", "workers": 2}
+    workers = run_flow(pairs, tmp_path / "workers", cfg, max_concurrency=8, pairs_per_task=3, **options)
+    assert (threads["done"], workers["done"], workers["failed"]) == (20, 20, 0)
+    assert (threads["workers"], workers["workers"]) == (1, 2)
+    assert comparable(str(tmp_path / "workers")) == comparable(str(tmp_path / "threads"))
+    # every call made on a worker is counted once, and only once
+    assert workers["llm_calls"] == threads["llm_calls"] == calls == llm_server.stats.ok - calls
+
+
+def test_datasets_on_s3_read_back_with_pyarrow_and_duckdb_and_a_rerun_skips_them(
+        tmp_path, remote_config, llm_server, s3_root):
+    import duckdb
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
+    cfg = write_config(tmp_path / "c.yaml", remote_config(distractor={"activation_probability": 0.5}))
+    first = run_flow(pairs, s3_root, cfg, max_concurrency=4, wave_size=4)
+    assert (first["done"], first["failed"]) == (6, 0)
+    interactions = read_table(s3_root, "interactions")
+    assert interactions.num_rows == 6 and len(set(interactions.column("interaction_id").to_pylist())) == 6
+    assert read_table(s3_root, "token_usage").num_rows == llm_server.stats.ok
+
+    class S3(ArrowFSWrapper):  # DuckDB reads s3:// through the same pyarrow filesystem (httpfs is not offline)
+        protocol = "s3"
+
+    fs, _ = pafs.FileSystem.from_uri(s3_root)
+    con = duckdb.connect()
+    con.register_filesystem(S3(fs))
+    [(count, turns)] = con.execute(f"SELECT count(*), sum(num_turns) FROM read_parquet("
+                                   f"'{s3_root}/interactions/**/*.parquet', hive_partitioning = true)").fetchall()
+    assert (count, turns) == (6, sum(interactions.column("num_turns").to_pylist()))
+    splits = dict(con.execute(f"SELECT split, count(*) FROM read_parquet('{s3_root}/training/**/*.parquet', "
+                          "hive_partitioning = true) GROUP BY split").fetchall())
+    assert sum(splits.values()) == 6
+
+    dataset = Dataset(s3_root)  # the same layout as on disk
+    assert dataset.read_json("stats.json")["interactions"] == 6
+    assert len(dataset.interaction_storage().ids()) == 6
+    exports = {info.base_name for info in fs.get_file_info(pafs.FileSelector(dataset.path("exports")))}
+    assert {"train.chat.jsonl", "statistics.json"} <= exports
+
+    calls = len(llm_server.requests)
+    again = run_flow(pairs, s3_root, cfg, max_concurrency=4)
+    assert (again["skipped"], again["done"], len(llm_server.requests)) == (6, 0, calls)
+    assert read_table(s3_root, "interactions").num_rows == 6
+
+
+def test_on_s3_what_was_stored_before_a_failed_write_is_recovered_without_a_call(
+        tmp_path, remote_config, llm_server, s3_root, monkeypatch):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 5)
+    cfg = write_config(tmp_path / "c.yaml", remote_config())
+
+    def refused(self, path, table):
+        raise OSError("AWS Error ACCESS_DENIED during PutObject operation")
+
+    with monkeypatch.context() as patch, pytest.raises(Exception, match="ACCESS_DENIED"):
+        patch.setattr(Dataset, "_write_table", refused)
+        run_flow(pairs, s3_root, cfg)
+    assert len(Dataset(s3_root).interaction_storage().ids()) == 5
+    calls = len(llm_server.requests)
+    summary = run_flow(pairs, s3_root, cfg)
+    assert (summary["recovered"], summary["done"], len(llm_server.requests)) == (5, 5, calls)
+    assert read_table(s3_root, "interactions").num_rows == 5
+
+
+def test_a_missing_bucket_is_refused_before_any_call(tmp_path, s3_root, capsys, llm_server):
+    from personasim.cli import main
+
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 2)
+    missing = s3_root.replace("s3://", "s3://no-such-bucket-")
+    assert main(["run", "--input", str(pairs), "--output", missing]) == 2
+    out = capsys.readouterr().out
+    assert "cannot write to dataset root s3://no-such-bucket-" in out and llm_server.requests == []
+
+
+def test_each_worker_takes_its_share_of_the_endpoint_limits():
+    config = load_config({"llm": {"default": {"requests_per_minute": 600, "tokens_per_minute": 90_000}}})
+    shared = with_worker_share(with_request_limit(config, 16), 3)
+    endpoint = shared.llm.user_simulator
+    assert (endpoint.requests_per_minute, endpoint.tokens_per_minute) == (200, 30_000)
+    assert endpoint.max_concurrent_requests == 5  # 3 x 5 stays within 16
+    assert with_worker_share(config, 1) is config
+    assert shared.fingerprint() == config.fingerprint()  # limits never change what is generated
+
+
+def test_a_runner_whose_extra_is_missing_says_how_to_install_it(monkeypatch):
+    import importlib
+
+    from flows.runners import build_task_runner
+    from personasim.errors import ConfigError
+
+    real = importlib.import_module
+
+    def without_ray(name, *args):
+        if name == "prefect_ray":
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_ray)
+    with pytest.raises(ConfigError, match=r"pip install 'personasim\[ray\]'"):
+        build_task_runner("ray", address=None, workers=2, threads=4)
