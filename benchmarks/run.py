@@ -6,9 +6,11 @@ Run by hand from the repository root (with the project installed):
     python benchmarks/run.py --latency 1.0 --concurrency 64 --pairs 2000 --workloads flow
     python benchmarks/run.py --workloads rate_limit           # 600 requests/min held
     python benchmarks/run.py --workloads scale --scale-pairs 1000 10000
+    python benchmarks/run.py --workloads flow,dask,ray --pairs 500 --latency 0.5 --concurrency 32
 
 Each workload runs in its own process against a latency server in another process (so neither
-steals the other's interpreter); CPU and peak RSS are the workload process's own (wait4).
+steals the other's interpreter); CPU and peak RSS are the workload process's own (wait4). `dask` and `ray` are the flow with its
+pair tasks on a local cluster of `--workers` processes; `wall_s` includes starting the cluster.
 With per-call latency L and C calls in flight, K calls cannot finish faster than K * L / C:
 efficiency = that ideal / the measured seconds. The table is printed and written as JSON.
 """
@@ -137,8 +139,11 @@ def worker_baseline(base_url: str, calls: int, concurrency: int) -> None:
 
 
 # -- the benchmark ------------------------------------------------------------------------------
+RUNNERS = ("dask", "ray")  # workloads that are the flow on another task runner
+
+
 def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter: float, rpm: float | None,
-            calls_hint: int | None) -> dict:
+            calls_hint: int | None, workers: int) -> dict:
     server, base_url = start_server(latency, jitter, rpm)
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -150,11 +155,13 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
                        str(concurrency)]
             elif workload == "baseline":
                 cmd = [sys.executable, __file__, "--worker", "baseline", base_url, str(calls_hint), str(concurrency)]
-            else:  # flow, scale, rate_limit: the whole `personasim run`
+            else:  # flow, scale, rate_limit, dask, ray: the whole `personasim run`
                 summary_path = workdir / "summary.json"
                 cmd = [sys.executable, "-m", "personasim", "run", "--input", str(pairs_path), "--output",
                        str(workdir / "ds"), "--config", str(config_path), "--max-concurrency", str(concurrency),
                        "--pairs-per-task", str(PAIRS_PER_TASK), "--summary-json", str(summary_path)]
+                if workload in RUNNERS:
+                    cmd += ["--task-runner", workload, "--workers", str(workers)]
             wall, cpu, rss, out, own_rss = run_measured(cmd)
             if workload in ("library", "baseline"):
                 seconds = json.loads(out.strip().splitlines()[-1])["seconds"]
@@ -174,7 +181,8 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
         ideal = max(ideal, calls / (rpm / 60.0))
     return {
         "workload": workload, "pairs": pairs, "calls": calls, "latency_s": latency, "concurrency": concurrency,
-        "ideal_s": round(ideal, 2), "actual_s": round(seconds, 2), "efficiency": round(ideal / seconds, 3),
+        "ideal_s": round(ideal, 2), "actual_s": round(seconds, 2), "wall_s": round(wall, 2),
+        "efficiency": round(ideal / seconds, 3),
         "pairs_per_s": round(pairs / seconds, 2), "calls_per_s": round(calls / seconds, 2),
         "calls_per_min": round(calls / seconds * 60, 1),
         "cpu_ms_per_pair": round(cpu / pairs * 1000, 1), "peak_rss_mb": own_rss, "peak_tree_rss_mb": rss, "startup_s": round(startup, 1),
@@ -190,7 +198,7 @@ def median_of(runs: list[dict]) -> dict:
     return row
 
 
-COLUMNS = ("workload", "pairs", "calls", "latency_s", "concurrency", "ideal_s", "actual_s", "efficiency",
+COLUMNS = ("workload", "pairs", "calls", "latency_s", "concurrency", "ideal_s", "actual_s", "wall_s", "efficiency",
            "pairs_per_s", "calls_per_s", "cpu_ms_per_pair", "peak_rss_mb", "peak_tree_rss_mb", "startup_s", "http_429")
 
 
@@ -205,7 +213,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--workloads", default="library,flow,baseline",
-                        help="comma-separated: library, flow, baseline, rate_limit, scale")
+                        help="comma-separated: library, flow, baseline, rate_limit, scale, dask, ray")
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--jitter", type=float, default=0.0)
@@ -214,6 +222,7 @@ def main() -> None:
     parser.add_argument("--rpm", type=float, default=600, help="the rate_limit workload's requests/minute")
     parser.add_argument("--rpm-pairs", type=int, default=150)
     parser.add_argument("--scale-pairs", type=int, nargs="+", default=[1000])
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the dask and ray workloads")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "latest.json"))
     args = parser.parse_args()
     if args.worker:
@@ -231,17 +240,17 @@ def main() -> None:
             workload, [(args.pairs, args.latency, None)])
         for pairs, latency, rpm in plans:
             hint = round(calls_per_pair * pairs) if calls_per_pair else pairs * 8
-            runs = [measure(workload, pairs, latency, args.concurrency, args.jitter, rpm, hint)
+            runs = [measure(workload, pairs, latency, args.concurrency, args.jitter, rpm, hint, args.workers)
                     for _ in range(1 if workload in ("scale", "rate_limit") else args.repeat)]
             row = median_of(runs)
-            if workload in ("library", "flow"):
+            if workload in ("library", "flow", *RUNNERS):
                 calls_per_pair = row["calls"] / row["pairs"]
             rows.append(row)
             print(f"{workload}: {row['actual_s']} s, efficiency {row['efficiency']}", file=sys.stderr)
     print_table(rows)
     baseline = next((r for r in rows if r["workload"] == "baseline"), None)
     for row in rows:
-        if baseline and row["workload"] in ("flow", "library"):
+        if baseline and row["workload"] in ("flow", "library", *RUNNERS):
             print(f"{row['workload']} pairs/s = {row['pairs_per_s'] / baseline['pairs_per_s']:.0%} of the "
                   f"bare-asyncio baseline's")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
+from personasim.dataset.object_store import ObjectInteractionStorage
 from personasim.interaction_generator import InteractionGenerator, InteractionStorage
 from personasim.llm.usage import UsageRecord, UsageTracker
 
@@ -68,7 +69,7 @@ class StageProgress:
 @dataclass
 class Runtime:
     generator: InteractionGenerator
-    storage: InteractionStorage
+    storage: InteractionStorage | ObjectInteractionStorage
     dataset: Dataset
     pool: ThreadPoolExecutor  # where a batch task runs its pairs side by side
     progress: dict[tuple[str, str], StageProgress] = field(default_factory=dict)  # (stage, interaction id)

@@ -1,5 +1,6 @@
 """prefect.yaml and the example config stay valid as the code changes."""
 
+import json
 from pathlib import Path
 
 import yaml
@@ -16,15 +17,26 @@ def test_prefect_yaml_entrypoints_parameters_and_schedules(monkeypatch):
     monkeypatch.chdir(ROOT)
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     names = {d["name"] for d in spec["deployments"]}
-    assert names == {"on-demand", "nightly-refresh"}
+    assert names == {"on-demand", "nightly-refresh", "scale-out-kubernetes", "scale-out-docker"}
+    pools = {"personasim-process", "personasim-kubernetes", "personasim-docker"}
     for deployment in spec["deployments"]:
         flow = load_flow_from_entrypoint(deployment["entrypoint"])
         flow.validate_parameters(deployment["parameters"])
         assert Path(deployment["parameters"]["input_path"]).exists()
-        assert deployment["work_pool"]["name"] == "personasim-process"
+        assert deployment["work_pool"]["name"] in pools
+        if deployment["work_pool"]["name"] != "personasim-process":  # the code is in the image, where it was copied
+            assert deployment["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == (
+                _workdir_of_image())
+            assert deployment["parameters"]["task_runner"] == "dask"
+            assert "AWS_SECRET_ACCESS_KEY" not in json.dumps(deployment)
         for schedule in deployment.get("schedules", []):
             CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
     assert any(d.get("schedules") for d in spec["deployments"])
+
+
+def _workdir_of_image() -> str:
+    return next(line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines()
+                if line.startswith("WORKDIR"))
 
 
 def test_example_config_is_valid():

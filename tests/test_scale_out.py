@@ -179,3 +179,21 @@ def test_a_runner_whose_extra_is_missing_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", without_ray)
     with pytest.raises(ConfigError, match=r"pip install 'personasim\[ray\]'"):
         build_task_runner("ray", address=None, workers=2, threads=4)
+
+
+def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path, monkeypatch):
+    from tasks import runtime as rt
+
+    config = load_config(None)
+    old, busy, new = (rt.RunKey(name, config, str(tmp_path / name), 2) for name in ("old", "busy", "new"))
+    monkeypatch.setattr(rt, "IDLE_SECONDS", 0.0)
+    with rt.using(old) as old_runtime:
+        pass
+    with rt.using(busy) as busy_runtime, rt.using(new):
+        assert old.run_id not in rt._runtimes  # idle: its clients closed, its pool shut down
+        assert rt._runtimes[busy.run_id] is busy_runtime  # in use by a task: kept
+        with pytest.raises(RuntimeError):
+            old_runtime.pool.submit(print)
+    for key in (busy, new):
+        rt.release(key)
+    assert not {busy.run_id, new.run_id} & set(rt._runtimes)
