@@ -84,17 +84,18 @@ def run_measured(cmd: list[str]) -> tuple[float, float, int, str, int]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, KEY_ENV: "bench-key"})
     own_peak = [0]
+    reaped = threading.Event()
 
-    def watch() -> None:
-        while proc.poll() is None:
+    def watch() -> None:  # never poll(): that would reap the process before wait4 reads its usage
+        while not reaped.wait(0.5):
             own_peak[0] = max(own_peak[0], _peak_rss_kb(proc.pid))
-            time.sleep(0.5)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     out = proc.stdout.read()
     own_peak[0] = max(own_peak[0], _peak_rss_kb(proc.pid))  # still readable until reaped
     _, status, usage = os.wait4(proc.pid, 0)
+    reaped.set()
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[:4]} failed with {os.waitstatus_to_exitcode(status)}")

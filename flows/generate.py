@@ -15,7 +15,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import quote, unmapped
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personasim.config import load_config, with_local_model, with_request_limit, with_worker_share
 from personasim.dataset import estimate_cost
@@ -71,6 +71,14 @@ class RunParameters(BaseModel):
         None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); "
                           "empty: a local cluster started for the run")
     workers: int | None = Field(None, ge=1, le=1024, description="worker processes of a local cluster (default: cores)")
+
+    @model_validator(mode="after")
+    def _cluster_options_need_a_cluster(self) -> RunParameters:
+        if self.task_runner == "thread" and (self.runner_address or self.workers):
+            raise ValueError("runner_address and workers are for task_runner 'dask' or 'ray'")
+        if self.runner_address and self.workers:
+            raise ValueError("workers sizes a local cluster; an existing one at runner_address has its own")
+        return self
 
 
 @dataclass

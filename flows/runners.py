@@ -24,7 +24,8 @@ TaskRunnerName = Literal["thread", "dask", "ray"]
 _EXTRA = {"dask": ("prefect_dask", "DaskTaskRunner"), "ray": ("prefect_ray", "RayTaskRunner")}
 
 
-def _runner_class(name: str) -> type[TaskRunner]:
+def runner_class(name: str) -> type[TaskRunner]:
+    """The Dask or Ray task runner class, or a ConfigError saying which extra to install."""
     module, cls = _EXTRA[name]
     try:
         return getattr(importlib.import_module(module), cls)
@@ -46,7 +47,7 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
     """
     if name == "thread":
         return ThreadPoolTaskRunner(max_workers=threads)
-    runner = _runner_class(name)
+    runner = runner_class(name)
     if name == "dask":
         if address:
             return runner(address=address)

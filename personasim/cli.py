@@ -89,6 +89,10 @@ def _run(args: argparse.Namespace) -> int:
     from personasim.dataset import Dataset
 
     Dataset(args.output).check_writable()
+    if args.task_runner != "thread":
+        from flows.runners import runner_class
+
+        runner_class(args.task_runner)
     provider = "local" if args.backend == "local" else config.llm.assistant.model_pool[0].provider
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")

@@ -163,11 +163,10 @@ def test_each_worker_takes_its_share_of_the_endpoint_limits():
     assert shared.fingerprint() == config.fingerprint()  # limits never change what is generated
 
 
-def test_a_runner_whose_extra_is_missing_says_how_to_install_it(monkeypatch):
+def test_a_runner_whose_extra_is_missing_is_refused_before_prefect_starts(tmp_path, monkeypatch, capsys):
     import importlib
 
-    from flows.runners import build_task_runner
-    from personasim.errors import ConfigError
+    from personasim.cli import main
 
     real = importlib.import_module
 
@@ -177,8 +176,22 @@ def test_a_runner_whose_extra_is_missing_says_how_to_install_it(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", without_ray)
-    with pytest.raises(ConfigError, match=r"pip install 'personasim\[ray\]'"):
-        build_task_runner("ray", address=None, workers=2, threads=4)
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 2)
+    code = main(["run", "--input", str(pairs), "--output", str(tmp_path / "ds"), "--task-runner", "ray"])
+    out = capsys.readouterr().out
+    assert code == 2 and "pip install 'personasim[ray]'" in out and out.count("\n") == 1
+    assert not (tmp_path / "ds" / "interactions").exists()
+
+
+@pytest.mark.parametrize("options", [{"runner_address": "tcp://127.0.0.1:8786"}, {"workers": 4},
+                                     {"task_runner": "dask", "runner_address": "tcp://h:8786", "workers": 2}])
+def test_cluster_options_that_would_be_ignored_are_refused(options):
+    from pydantic import ValidationError
+
+    from flows.generate import RunParameters
+
+    with pytest.raises(ValidationError, match="runner_address|workers"):
+        RunParameters(input_path="pairs.jsonl", **options)
 
 
 def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path, monkeypatch):
@@ -197,3 +210,25 @@ def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path
     for key in (busy, new):
         rt.release(key)
     assert not {busy.run_id, new.run_id} & set(rt._runtimes)
+
+
+@pytest.mark.slow
+def test_the_command_line_on_a_dask_cluster_with_the_embedded_api_leaves_no_server_behind(tmp_path):
+    """With no PREFECT_API_URL, workers must use the run's embedded API, not start their own."""
+    import subprocess
+    import sys
+
+    def prefect_servers():
+        found = subprocess.run(["pgrep", "-f", "prefect.server.api.server:create_app"], capture_output=True,
+                               text=True)
+        return set(found.stdout.split())
+
+    before = prefect_servers()
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
+    run = subprocess.run([sys.executable, "-m", "personasim", "run", "--input", str(pairs), "--output",
+                          str(tmp_path / "ds"), "--task-runner", "dask", "--workers", "2"],
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "6 done, 0 failed" in run.stdout and "Traceback" not in run.stdout + run.stderr
+    assert read_table(str(tmp_path / "ds"), "interactions").num_rows == 6
+    assert prefect_servers() <= before

@@ -86,6 +86,14 @@ def default_reply(operation: str, body: dict[str, Any], n: int) -> str:
     return f"reply {n}"
 
 
+class _Server(ThreadingHTTPServer):
+    # Read by listen() inside the constructor: setting it on the instance afterwards does nothing,
+    # and the default backlog of 5 drops connections when many clients (worker processes) connect
+    # at once, which stalls them for minutes in TCP retransmissions.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer() as server:`; point clients at `server.base_url`."""
 
@@ -140,9 +148,7 @@ class FakeOpenAIServer:
 
     def start(self) -> FakeOpenAIServer:
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 256
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
         self._thread.start()
         return self
