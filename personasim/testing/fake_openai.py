@@ -12,6 +12,7 @@ import collections
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,11 @@ class _Server(ThreadingHTTPServer):
     # at once, which stalls them for minutes in TCP retransmissions.
     request_queue_size = 1024
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that goes away (a worker process stopped with its connections open) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeOpenAIServer:
