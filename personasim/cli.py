@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from personasim.errors import PersonasimError
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_stats(args.dataset, stats)
         return 0
     except PersonasimError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
 
 
