@@ -28,7 +28,6 @@ from flows.runners import (
     TaskRunnerName,
     api_for_workers,
     build_task_runner,
-    local_workers,
     worker_processes,
 )
 from tasks.datasets import prepare_dataset_task, publish_statistics_task, write_wave_task
@@ -261,14 +260,8 @@ def _wave_size(params: RunParameters) -> int:
 
 def _task_runner(params: RunParameters) -> TaskRunner:
     """Threads for the thread runner: a task waiting on its upstream future holds one, and every
-    stage of two waves is submitted at once. Dask and Ray start a task when its inputs are ready:
-    per worker, enough to keep its share of the pair slots busy."""
-    batches = -(-_wave_size(params) // params.pairs_per_task)
-    if params.task_runner == "thread":
-        threads = len(STAGES) * 2 * batches
-    else:
-        share = -(-params.max_concurrency // local_workers(params.workers))
-        threads = 2 * -(-share // params.pairs_per_task) + 1
+    stage of two waves is submitted at once. Dask and Ray workers run one task at a time."""
+    threads = len(STAGES) * 2 * -(-_wave_size(params) // params.pairs_per_task)
     return build_task_runner(params.task_runner, address=params.runner_address, workers=params.workers,
                              threads=threads)
 

@@ -41,9 +41,7 @@ def local_workers(workers: int | None) -> int:
 def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int | None, threads: int) -> TaskRunner:
     """The task runner for a run.
 
-    `threads`: tasks that should be able to run at once in one process. The thread runner's
-    waiting tasks hold threads too (every stage of the waves in flight is submitted up front);
-    Dask starts a task only when its inputs are ready, so its workers need fewer.
+    `threads`: the thread runner's pool size (its waiting tasks hold threads too).
     """
     if name == "thread":
         return ThreadPoolTaskRunner(max_workers=threads)
@@ -51,7 +49,10 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
     if name == "dask":
         if address:
             return runner(address=address)
-        return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": threads,
+        # One task at a time per worker process: with several, task runs starting at once in one
+        # worker deadlocked there, intermittently, inside Prefect's client set-up (SSL context
+        # creation under the GIL); seen in ~1 of 10 runs. Pairs still run `pairs_per_task` at once.
+        return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": 1,
                                       "processes": True, "dashboard_address": None})
     init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers), "include_dashboard": False,
                                                 "logging_level": logging.WARNING}

@@ -61,7 +61,7 @@ def dask_scheduler():
     """An existing Dask cluster (two worker processes), as users point the flow at."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=4, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster.scheduler_address
 
 
