@@ -34,14 +34,7 @@ class Sealed:
     class with slots is one value to both.
     """
 
-    __slots__ = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
+    __slots__ = ()  # pickle (protocol 2+) copies slot values by itself
 
 
 class RunKey(Sealed):
