@@ -9,8 +9,9 @@ Run by hand from the repository root (with the project installed):
     python benchmarks/run.py --workloads flow,dask,ray --pairs 500 --latency 0.5 --concurrency 32
 
 Each workload runs in its own process against a latency server in another process (so neither
-steals the other's interpreter); CPU and peak RSS are the workload process's own (wait4). `dask` and `ray` are the flow with its
-pair tasks on a local cluster of `--workers` processes; `wall_s` includes starting the cluster.
+steals the other's interpreter); CPU and peak RSS are the workload process's own (wait4).
+`dask` and `ray` are the flow with its pair tasks on a local cluster of `--workers` processes;
+`wall_s` includes starting the cluster.
 With per-call latency L and C calls in flight, K calls cannot finish faster than K * L / C:
 efficiency = that ideal / the measured seconds. The table is printed and written as JSON.
 """
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PERSONA = {"role": "analyst", "communication_style": "casual", "technical_level": "intermediate",
            "query_length_pref": "concise", "tone": "friendly"}
 KEY_ENV = "PERSONASIM_BENCH_KEY"
-PAIRS_PER_TASK = int(os.environ.get("PERSONASIM_BENCH_PAIRS_PER_TASK", "8"))
+PAIRS_PER_TASK = os.environ.get("PERSONASIM_BENCH_PAIRS_PER_TASK")  # default: the flow chooses
 
 
 # -- the pieces each workload needs ------------------------------------------------------------
@@ -59,10 +60,10 @@ def write_inputs(workdir: Path, pairs: int, base_url: str, concurrency: int, rpm
                                      "queries": [{"query_id": "q", "original_query":
                                                   f"how should I plan project number {i} with my team?"}]}) + "\n")
     default = {"provider": "openai", "base_url": base_url, "model": "bench-model", "api_key_env": KEY_ENV,
-               "timeout": 30, "max_retries": 8, "max_retry_wait": 30, "max_tokens": 256}
+               "timeout": 30, "max_tokens": 256}
     if rpm:
         default["requests_per_minute"] = rpm
-    config = {"seed": 1, "llm": {"default": default}, "generation": {"max_workers": concurrency},
+    config = {"seed": 1, "llm": {"default": default}, "retry": {"max_retries": 8, "max_wait": 30},
               "distractor": {"activation_probability": 0.3}}
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -160,7 +161,9 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
                 summary_path = workdir / "summary.json"
                 cmd = [sys.executable, "-m", "personasim", "run", "--input", str(pairs_path), "--output",
                        str(workdir / "ds"), "--config", str(config_path), "--max-concurrency", str(concurrency),
-                       "--pairs-per-task", str(PAIRS_PER_TASK), "--summary-json", str(summary_path)]
+                       "--summary-json", str(summary_path)]
+                if PAIRS_PER_TASK:
+                    cmd += ["--pairs-per-task", PAIRS_PER_TASK]
                 if workload in RUNNERS:
                     cmd += ["--task-runner", workload, "--workers", str(workers)]
             wall, cpu, rss, out, own_rss = run_measured(cmd)
@@ -186,7 +189,8 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
         "efficiency": round(ideal / seconds, 3),
         "pairs_per_s": round(pairs / seconds, 2), "calls_per_s": round(calls / seconds, 2),
         "calls_per_min": round(calls / seconds * 60, 1),
-        "cpu_ms_per_pair": round(cpu / pairs * 1000, 1), "peak_rss_mb": own_rss, "peak_tree_rss_mb": rss, "startup_s": round(startup, 1),
+        "cpu_ms_per_pair": round(cpu / pairs * 1000, 1), "peak_rss_mb": own_rss, "peak_tree_rss_mb": rss,
+        "startup_s": round(startup, 1),
         "http_429": stats["rate_limited"], "share_429": round(stats["rate_limited"] / max(stats["requests"], 1), 4),
     }
 

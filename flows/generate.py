@@ -1,48 +1,34 @@
-"""The Prefect flows: generate interactions for every persona–query pair into the datasets."""
+"""The Prefect flows: generate interactions for every persona–query pair into the datasets.
+
+The flow only composes tasks: prepare (triage), recover what was stored, generate batches of
+pairs (one engine call each), write committed waves as batches come back, publish statistics.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.context import FlowRunContext
 from prefect.artifacts import create_table_artifact
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
-from prefect.utilities.annotations import quote, unmapped
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from personasim.config import load_config, with_local_model, with_request_limit, with_worker_share
-from personasim.dataset import estimate_cost
-from personasim.errors import LLMCallError
+from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit, with_worker_share
+from personasim.dataset import Dataset, estimate_cost
+from personasim.flows.runners import TaskRunnerName, build_task_runner
 from personasim.inputs import load_input
-from personasim.interaction_generator import Interaction, PairFailure
-from personasim.llm.usage import UsageRecord
-from personasim.pairs import Pair
-from flows.runners import (
-    TaskRunnerName,
-    api_for_workers,
-    build_task_runner,
-    worker_processes,
-)
-from tasks.datasets import prepare_dataset_task, publish_statistics_task, write_wave_task
-from tasks.generation import (
-    RETRIES,
-    Batch,
-    failure_for,
-    noise_initial_task,
-    store_task,
-    style_transfer_task,
-    turn_loop_task,
-)
-from tasks.runtime import RunKey, Runtime, release, using
+from personasim.records import Failure, Outcome, Usage, usage_totals
+from personasim.tasks.datasets import publish_statistics_task, write_wave_task
+from personasim.tasks.generation import generate_task, prepare_task, recover_task
+from personasim.tasks.prefect_compat import RunHandle, Sealed, api_for_workers, forget_result, worker_processes
 
-STAGES = ("style_transfer", "noise_initial_query", "turn_loop", "store")
+MAX_TASK_RUNS = 200  # pair tasks per run when pairs_per_task is chosen for you
 
 
 class RunParameters(BaseModel):
@@ -60,8 +46,8 @@ class RunParameters(BaseModel):
     seed: int | None = Field(None, description="overrides the config's seed")
     max_concurrency: int = Field(16, ge=1, le=1024, description="LLM calls in flight at once, per endpoint")
     limit: int | None = Field(None, ge=1, description="only the first N pairs")
-    pairs_per_task: int = Field(8, ge=1, le=1000,
-                                description="pairs per task run (1 = a task run per pair; more = less overhead)")
+    pairs_per_task: int | None = Field(None, ge=1, le=10_000,
+                                       description="pairs per task run (default: from the pairs and concurrency)")
     wave_size: int | None = Field(None, ge=1, le=100_000,
                                   description="pairs per committed Parquet wave (default 2 x concurrency)")
     task_runner: TaskRunnerName = Field(
@@ -79,107 +65,113 @@ class RunParameters(BaseModel):
             raise ValueError("workers sizes a local cluster; an existing one at runner_address has its own")
         return self
 
+    def config(self) -> PersonasimConfig:
+        """The config file with this run's overrides (seed, local model, concurrency) applied."""
+        config = load_config(self.config_path)
+        if self.seed is not None:
+            config = config.with_seed(self.seed)
+        if self.backend == "local":
+            config = with_local_model(config, self.local_model)
+        return with_request_limit(config, self.max_concurrency)
+
+    def batch_size(self, pairs: int) -> int:
+        """Pairs per task run: as asked, else few enough task runs for the API and enough to keep
+        every pair slot busy."""
+        return self.pairs_per_task or max(1, math.ceil(pairs / MAX_TASK_RUNS), math.ceil(self.max_concurrency / 4))
+
+    def wave(self, batch_size: int) -> int:
+        return self.wave_size or max(2 * self.max_concurrency, batch_size)
+
 
 @dataclass
-class _Wave:
-    wave_id: str
-    batches: list[list[Pair]]
-    futures: list[tuple[PrefectFuture, ...]] = field(default_factory=list)  # per batch, one per stage
-    recovered: list[Interaction] = field(default_factory=list)
+class Tally:
+    """What this run did, for its summary."""
 
-
-@dataclass
-class _Tally:
     done: int = 0
     failed: int = 0
     recovered: int = 0
     turns: int = 0
     user_turns: int = 0
     noised_turns: int = 0
+    calls: list[Usage] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
-    tokens_by_model: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def add_usage(self, by_model: dict[str, dict[str, int]]) -> None:
-        for model, totals in by_model.items():
-            mine = self.tokens_by_model.setdefault(model, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
-            for name, value in totals.items():
-                mine[name] += value
-
-    def token_total(self, name: str) -> int:
-        return sum(t[name] for t in self.tokens_by_model.values())
-
-    def add(self, interactions: list[Interaction], failures: list[PairFailure]) -> None:
-        self.done += len(interactions)
-        self.failed += len(failures)
-        for ix in interactions:
-            self.turns += ix.num_turns
-            noise = ix.metadata.get("noise") or {}
-            self.user_turns += noise.get("user_turns", 0)
-            self.noised_turns += noise.get("noised_turns", 0)
-        self.failures.extend(f"{f.persona_id}/{f.query_id or f.original_query[:30]}: {f.reason}"
-                             for f in failures[:5])
+    def add(self, outcomes: list[Outcome], *, generated: bool) -> None:
+        for outcome in outcomes:
+            if generated:
+                self.calls.extend(outcome.usage)
+            if isinstance(outcome, Failure):
+                self.failed += 1
+                if len(self.failures) < 5:
+                    self.failures.append(f"{outcome.persona_id}/{outcome.query_id or outcome.original_query[:30]}: "
+                                         f"{outcome.reason}")
+                continue
+            self.done += 1
+            self.turns += outcome.num_turns
+            self.user_turns += outcome.user_turns
+            self.noised_turns += outcome.noised_turns
 
 
-def _submit(key: RunKey, wave: _Wave) -> None:
-    """Map the four stages over the wave's batches, each stage waiting on the one before.
-
-    Key and batches are `Sealed`: Prefect passes them whole instead of walking every pair.
-    """
-    plans = style_transfer_task.map(unmapped(key), [Batch(batch) for batch in wave.batches])
-    noised = noise_initial_task.map(unmapped(key), plans)
-    interactions = turn_loop_task.map(unmapped(key), noised)
-    stored = store_task.map(unmapped(key), interactions)
-    wave.futures = list(zip(plans, noised, interactions, stored))
-
-
-def _outcome(runtime: Runtime, batch: list[Pair], futures: tuple[PrefectFuture, ...]
-             ) -> tuple[list[Any], list[UsageRecord]]:
-    """Per pair: its Interaction, or a PairFailure naming the stage it did not get past; and the calls made."""
-    current: list[Any] = list(batch)
-    usage: list[UsageRecord] = []
-    for stage, future in zip(STAGES, futures):
-        state = future.state
-        if state.is_completed():
-            output = future.result()
-            current = output.items
-            usage.extend(output.usage)
-            continue
-        error = state.result(raise_on_failure=False) if state.is_failed() else None
-        reason = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else (
-            state.message or state.name)
-        attempts = 1 + (RETRIES if isinstance(error, LLMCallError) else 0)
-        return [failure_for(item, runtime, stage, reason, attempts) for item in current], usage
-    return current, usage
-
-
-def _forget_results(futures: list[PrefectFuture]) -> None:
-    """Let a written wave's results go.
-
-    Prefect links every task result (and its fields) to its state for the whole flow run, so
-    results passed by value can be traced; ours travel as futures, and without this the run's
-    bookkeeping would grow with every batch it made.
-    """
-    context = FlowRunContext.get()
-    if context is None:
-        return
-    for future in futures:
-        if future.state.is_completed():
-            context.run_results.pop(id(future.result()), None)
-
-
-def _finish(key: RunKey, runtime: Runtime, wave: _Wave, run_date: str, tally: _Tally) -> None:
-    wait([f for batch in wave.futures for f in batch])
-    interactions, failures, usage = list(wave.recovered), [], []
-    for batch, futures in zip(wave.batches, wave.futures):
-        items, calls = _outcome(runtime, batch, futures)
-        usage.extend(calls)
-        for item in items:
-            (failures if isinstance(item, PairFailure) else interactions).append(item)
-    tally.add_usage(write_wave_task(key, wave.wave_id, run_date, quote(interactions), quote(failures),
-                                    quote(usage)))
-    _forget_results([f for batch in wave.futures for f in batch])
-    tally.add(interactions, failures)
-    tally.recovered += len(wave.recovered)
+def run_pipeline(params: RunParameters) -> dict[str, Any]:
+    """The work of a run: triage, recover, generate batches, write committed waves, publish statistics."""
+    logger = get_run_logger()
+    workers = worker_processes(params.task_runner)
+    config = with_worker_share(params.config(), workers)
+    pairs = load_input(params.input_path, limit=params.limit)
+    started = datetime.now(timezone.utc)
+    clock = time.perf_counter()
+    run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_date = f"{started:%Y-%m-%d}"
+    run = RunHandle(run_id, config, params.dataset_root, -(-params.max_concurrency // workers))
+    tally = Tally()
+    try:
+        with Dataset(params.dataset_root).lock():
+            triage = prepare_task(run, Sealed(pairs)).value
+            logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
+                        run_id, len(pairs), len(triage.skipped), len(triage.recover), len(triage.todo))
+            if triage.recover:
+                recovered: list[Outcome] = list(recover_task(run, Sealed(triage.recover)).value)
+                write_wave_task(run, f"{run_id}-recovered", run_date, Sealed(recovered))
+                tally.add(recovered, generated=False)
+                tally.recovered = len(recovered)
+            size = params.batch_size(len(triage.todo))
+            futures = [generate_task.submit(run, Sealed(triage.todo[i:i + size]))
+                       for i in range(0, len(triage.todo), size)]
+            wave: list[Outcome] = []
+            waves = 0
+            for future in as_completed(futures):
+                outcomes = future.result().value
+                forget_result(future)
+                tally.add(outcomes, generated=True)
+                wave.extend(outcomes)
+                if len(wave) >= params.wave(size):
+                    write_wave_task(run, f"{run_id}-w{waves:05d}", run_date, Sealed(wave))
+                    wave, waves = [], waves + 1
+            if wave:
+                write_wave_task(run, f"{run_id}-w{waves:05d}", run_date, Sealed(wave))
+            stats = publish_statistics_task(run)
+    finally:
+        run.close()
+    for line in tally.failures:
+        logger.warning("failed pair %s", line)
+    calls = usage_totals(tally.calls)
+    by_model: dict[str, list[Usage]] = {}
+    for record in tally.calls:
+        by_model.setdefault(record.model, []).append(record)
+    summary = {
+        "run_id": run_id, "dataset_root": params.dataset_root, "task_runner": params.task_runner,
+        "workers": workers, "pairs": len(pairs), "done": tally.done, "failed": tally.failed,
+        "skipped": len(triage.skipped), "recovered": tally.recovered, "turns": tally.turns,
+        "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
+        "llm_calls": calls["calls"], "input_tokens": calls["input_tokens"], "output_tokens": calls["output_tokens"],
+        "cost_usd": estimate_cost({m: usage_totals(r) for m, r in by_model.items()}, config.pricing)["total_usd"],
+        "elapsed_s": round(time.perf_counter() - clock, 3), "statistics": stats,
+    }
+    create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
+                          description=f"personasim run {run_id} into {params.dataset_root}")
+    logger.info("run %s: %d done, %d failed, %d skipped, %d recovered", run_id, tally.done, tally.failed,
+                len(triage.skipped), tally.recovered)
+    return summary
 
 
 def _summary_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -188,82 +180,13 @@ def _summary_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"metric": k, "value": summary[k]} for k in keys]
 
 
-def run_pipeline(params: RunParameters) -> dict[str, Any]:
-    """The work of a run: plan waves, map the pair tasks, write committed waves, publish statistics."""
-    logger = get_run_logger()
-    config = load_config(params.config_path)
-    if params.seed is not None:
-        config = config.model_copy(update={"seed": params.seed})
-    if params.backend == "local":
-        config = with_local_model(config, params.local_model)
-    config = with_request_limit(config, params.max_concurrency)
-    workers = worker_processes()
-    config = with_worker_share(config, workers)
-    pairs = load_input(params.input_path, limit=params.limit)
-    started = datetime.now(timezone.utc)
-    clock = time.perf_counter()
-    run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    run_date = f"{started:%Y-%m-%d}"
-    key = RunKey(run_id, config, params.dataset_root, -(-params.max_concurrency // workers))
-    try:
-        with using(key) as runtime, runtime.dataset.lock():
-            in_dataset, stored_only = prepare_dataset_task(key)
-            generator = runtime.generator
-            ids = [generator.interaction_id_for(p) for p in pairs]
-            skipped = sum(1 for i in ids if i in in_dataset)
-            recover = [i for i in ids if i in stored_only]
-            todo = [p for p, i in zip(pairs, ids) if i not in in_dataset and i not in stored_only]
-            logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
-                        run_id, len(pairs), skipped, len(recover), len(todo))
-            tally = _Tally()
-            waves: deque[_Wave] = deque()
-            if recover:
-                recovered = [runtime.storage.load_interaction(i) for i in recover]
-                _finish(key, runtime, _Wave(f"{run_id}-recovered", [], recovered=recovered), run_date, tally)
-            size, per_task = _wave_size(params), params.pairs_per_task
-            for n, start in enumerate(range(0, len(todo), size)):
-                chunk = todo[start:start + size]
-                batches = [chunk[i:i + per_task] for i in range(0, len(chunk), per_task)]
-                wave = _Wave(f"{run_id}-w{n:05d}", batches)
-                _submit(key, wave)
-                waves.append(wave)
-                if len(waves) >= 2:  # keep the next wave running while this one is written
-                    _finish(key, runtime, waves.popleft(), run_date, tally)
-            while waves:
-                _finish(key, runtime, waves.popleft(), run_date, tally)
-            stats = publish_statistics_task(key)
-    finally:
-        release(key)
-    for line in tally.failures:
-        logger.warning("failed pair %s", line)
-    summary = {
-        "run_id": run_id, "dataset_root": params.dataset_root, "task_runner": params.task_runner,
-        "workers": workers, "pairs": len(pairs), "done": tally.done,
-        "failed": tally.failed, "skipped": skipped, "recovered": tally.recovered, "turns": tally.turns,
-        "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
-        "llm_calls": tally.token_total("calls"), "input_tokens": tally.token_total("input_tokens"),
-        "output_tokens": tally.token_total("output_tokens"),
-        "cost_usd": estimate_cost(tally.tokens_by_model, config.pricing)["total_usd"],
-        "elapsed_s": round(time.perf_counter() - clock, 3), "statistics": stats,
-    }
-    create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
-                          description=f"personasim run {run_id} into {params.dataset_root}")
-    logger.info("run %s: %d done, %d failed, %d skipped, %d recovered", run_id, tally.done, tally.failed,
-                skipped, tally.recovered)
-    return summary
-
-
-def _wave_size(params: RunParameters) -> int:
-    """Pairs per committed wave: enough to keep every pair slot busy while the previous wave is written."""
-    return params.wave_size or max(2 * params.max_concurrency, 4 * params.pairs_per_task)
-
-
-def _task_runner(params: RunParameters) -> TaskRunner:
-    """Threads for the thread runner: a task waiting on its upstream future holds one, and every
-    stage of two waves is submitted at once. Dask and Ray workers run one task at a time."""
-    threads = len(STAGES) * 2 * -(-_wave_size(params) // params.pairs_per_task)
+def _task_runner(params: RunParameters) -> TaskRunner[Any]:
+    """Threads for the thread runner: enough batch tasks running to keep every pair slot busy (a
+    running task waits on its pairs in the engine's pool). Dask and Ray run one task at a time
+    per worker process."""
+    threads = 2 * math.ceil(params.max_concurrency / params.batch_size(params.max_concurrency)) + 2
     return build_task_runner(params.task_runner, address=params.runner_address, workers=params.workers,
-                             threads=threads)
+                             threads=max(threads, 4))
 
 
 @flow(name="pair-waves", log_prints=True)
@@ -283,7 +206,7 @@ def generate_interactions(
     seed: int | None = None,
     max_concurrency: int = 16,
     limit: int | None = None,
-    pairs_per_task: int = 8,
+    pairs_per_task: int | None = None,
     wave_size: int | None = None,
     task_runner: TaskRunnerName = "thread",
     runner_address: str | None = None,
@@ -291,9 +214,9 @@ def generate_interactions(
 ) -> dict[str, Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
 
-    Pairs fan out as mapped tasks (style transfer, noise on the initial query, the turn loop,
-    storage) with `max_concurrency` in flight; each wave of results is committed to the Parquet
-    tables; a rerun skips what is stored and redoes what failed.
+    Pairs go out in batches (mapped tasks), each pair through style transfer, noise and the turn
+    loop with `max_concurrency` calls in flight; results are committed to the Parquet tables in
+    waves as batches come back; a rerun skips what is stored and redoes what failed.
     """
     params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
                            backend=backend, local_model=local_model, run_name=run_name, seed=seed,
@@ -309,7 +232,7 @@ def refresh_interactions(
     dataset_root: str = "output/dataset",
     config_path: str | None = None,
     max_concurrency: int = 16,
-    pairs_per_task: int = 8,
+    pairs_per_task: int | None = None,
     task_runner: TaskRunnerName = "thread",
     runner_address: str | None = None,
     workers: int | None = None,

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Literal
 
-from prefect.context import FlowRunContext
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from personasim.errors import ConfigError
@@ -24,7 +19,7 @@ TaskRunnerName = Literal["thread", "dask", "ray"]
 _EXTRA = {"dask": ("prefect_dask", "DaskTaskRunner"), "ray": ("prefect_ray", "RayTaskRunner")}
 
 
-def runner_class(name: str) -> type[TaskRunner]:
+def runner_class(name: str) -> type[Any]:
     """The Dask or Ray task runner class, or a ConfigError saying which extra to install."""
     module, cls = _EXTRA[name]
     try:
@@ -38,7 +33,8 @@ def local_workers(workers: int | None) -> int:
     return workers or os.cpu_count() or 1
 
 
-def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int | None, threads: int) -> TaskRunner:
+def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int | None,
+                      threads: int) -> TaskRunner[Any]:
     """The task runner for a run.
 
     `threads`: the thread runner's pool size (its waiting tasks hold threads too).
@@ -57,35 +53,3 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
     init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers), "include_dashboard": False,
                                                 "logging_level": logging.WARNING}
     return runner(address=address, init_kwargs=init)
-
-
-@contextmanager
-def api_for_workers(name: TaskRunnerName) -> Iterator[None]:
-    """Worker processes report their task runs to this process's Prefect API.
-
-    With no PREFECT_API_URL set, Prefect gives each process an embedded server of its own:
-    workers would start theirs (and lose them, mid-run, with the cluster). Tasks carry the
-    settings they were submitted under, so setting the URL here reaches every worker.
-    """
-    if name == "thread" or PREFECT_API_URL.value():
-        yield
-        return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()  # the one this process already runs
-    server.start()
-    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-        yield
-
-
-def worker_processes() -> int:
-    """How many processes of the current flow's task runner share the endpoints' rate limits."""
-    context = FlowRunContext.get()
-    runner = context.task_runner if context else None
-    if type(runner).__name__ == "DaskTaskRunner":
-        return max(1, len(runner.client.scheduler_info(n_workers=-1)["workers"]))
-    if type(runner).__name__ == "RayTaskRunner":
-        import ray
-
-        return max(1, math.floor(ray.cluster_resources().get("CPU", 1)))
-    return 1

@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int)
     run.add_argument("--max-concurrency", type=int, default=16)
     run.add_argument("--limit", type=int)
-    run.add_argument("--pairs-per-task", type=int, default=8,
-                     help="pairs per Prefect task run (1 = one task run per pair)")
+    run.add_argument("--pairs-per-task", type=int,
+                     help="pairs per Prefect task run (default: from the pairs and the concurrency)")
     run.add_argument("--wave-size", type=int)
     run.add_argument("--task-runner", choices=("thread", "dask", "ray"), default="thread",
                      help="where pair tasks run: threads here, or Dask/Ray worker processes")
@@ -91,13 +91,13 @@ def _run(args: argparse.Namespace) -> int:
 
     Dataset(args.output).check_writable()
     if args.task_runner != "thread":
-        from flows.runners import runner_class
+        from personasim.flows.runners import runner_class
 
         runner_class(args.task_runner)
-    provider = "local" if args.backend == "local" else config.llm.assistant.model_pool[0].provider
+    provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")
-    from flows.generate import generate_interactions
+    from personasim.flows.generate import generate_interactions
 
     summary = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
                                     backend=args.backend, local_model=args.local_model,

@@ -16,7 +16,12 @@ class InputError(PersonasimError, ValueError):
 
 
 class LLMCallError(PersonasimError):
-    """An LLM call failed for good (after retries, or with a non-retryable error)."""
+    """An LLM call failed for good: after its retries (transient), or at once (`permanent`: a 4xx,
+    context length, content filter), which no retry of the pair can mend."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class StorageError(PersonasimError, OSError):

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from personasim.errors import InputError
-from personasim.pairs import Pair, expand_pairs
+from personasim.pairs import expand_pairs
+from personasim.records import Pair
 
 FORMATS = (".jsonl", ".json", ".csv", ".parquet")
 

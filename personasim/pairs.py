@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from personasim.errors import InputError
+from personasim.records import Pair
 
 MAX_QUERY_CHARS = 20_000
 MAX_ID_CHARS = 200
@@ -72,41 +71,12 @@ class PersonaInput(_Strict):
     @field_validator("persona_id")
     @classmethod
     def _pid(cls, v: str) -> str:
-        return _check_id(v, "persona_id")
+        _check_id(v, "persona_id")
+        return v
 
 
 class PairInput(PersonaInput, QueryInput):
     """One row per pair."""
-
-
-
-
-@dataclass(frozen=True)
-class Pair:
-    """One persona with one query: the unit of work."""
-
-    persona_id: str
-    persona_features: dict[str, str]
-    original_query: str
-    adapted_query: str | None = None
-    query_id: str | None = None
-    target_turns: int | None = None
-    system_prompt: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-    @property
-    def query_key(self) -> str:
-        """query_id when given, else a hash of the query text: stable across reruns."""
-        if self.query_id:
-            return self.query_id
-        return "q" + hashlib.sha256(self.original_query.encode("utf-8")).hexdigest()[:16]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"persona_id": self.persona_id, "persona_features": dict(self.persona_features),
-                "original_query": self.original_query, "adapted_query": self.adapted_query,
-                "query_id": self.query_id, "target_turns": self.target_turns,
-                "system_prompt": self.system_prompt, "metadata": dict(self.metadata), "source": self.source}
 
 
 def _describe(exc: ValidationError, where: str) -> InputError:

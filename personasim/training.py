@@ -11,7 +11,7 @@ from typing import Any
 
 from personasim.config import SplitConfig
 from personasim.fsio import atomic_write_bytes
-from personasim.interaction_generator.messages import Interaction
+from personasim.records import Interaction, NoisyVersion
 from personasim.rng import derive_seed
 
 SPLITS = ("train", "validation", "test")
@@ -54,12 +54,7 @@ class TrainingSample:
 
 def interaction_to_training_sample(interaction: Interaction, splits: SplitConfig | None = None) -> TrainingSample:
     first = next((m for m in interaction.messages if m.role == "user"), None)
-    noisy = []
-    if first is not None and first.metadata.get("was_noised"):
-        noise = first.metadata.get("noise") or {}
-        noisy.append({"text": first.content, "layer": noise.get("layer"),
-                      "applied_strategies": list(noise.get("applied_strategies") or [])})
-    meta = interaction.metadata
+    noisy = [NoisyVersion.from_result(first.noise).to_dict()] if first and first.noise and first.was_noised else []
     return TrainingSample(
         sample_id="ts-" + interaction.interaction_id.removeprefix("ix-"),
         persona_id=interaction.persona_id,
@@ -71,9 +66,8 @@ def interaction_to_training_sample(interaction: Interaction, splits: SplitConfig
         num_turns=interaction.num_turns,
         noisy_initial_queries=noisy,
         metadata={"interaction_id": interaction.interaction_id, "query_id": interaction.query_id,
-                  "assistant_model": meta.get("assistant_model"), "system_prompt": meta.get("system_prompt"),
-                  "noised_turns": (meta.get("noise") or {}).get("noised_turns", 0),
-                  "config_fingerprint": meta.get("config_fingerprint")},
+                  "assistant_model": interaction.assistant_model, "system_prompt": interaction.system_prompt,
+                  "noised_turns": interaction.noised_turns, "config_fingerprint": interaction.config_fingerprint},
         split=split_for(interaction.persona_id, splits),
     )
 

@@ -1,11 +1,13 @@
-"""Dataset tasks: prepare the root, write a committed wave, publish statistics and exports."""
+"""Dataset tasks: write a committed wave, publish statistics and exports."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from personasim.dataset import Dataset, compute_statistics
+from personasim.dataset import compute_statistics
 from personasim.dataset.rows import (
     failure_row,
     interaction_row,
@@ -14,48 +16,37 @@ from personasim.dataset.rows import (
     training_sample,
     usage_row,
 )
-from personasim.interaction_generator import Interaction, PairFailure
-from personasim.llm.usage import UsageRecord, usage_by
+from personasim.records import Failure, Interaction, Outcome
+from personasim.tasks.prefect_compat import RunHandle, Sealed
 from personasim.training import SPLITS, interaction_to_training_sample, samples_jsonl, statistics_json
-from tasks.runtime import RunKey, using
-
-DATASET_TASK = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
-@task(name="prepare-dataset", **DATASET_TASK)
-def prepare_dataset_task(key: RunKey) -> tuple[set[str], set[str]]:
-    """Drop what a crashed wave left; return (ids in the dataset, ids stored but not yet in it)."""
-    with using(key) as runtime:
-        runtime.dataset.prepare()
-        in_dataset = runtime.dataset.interaction_ids()
-        return in_dataset, set(runtime.storage.ids()) - in_dataset
+@task(name="write-wave", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
+def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Sealed[list[Outcome]]) -> int:
+    """All tables for one wave (the calls each pair paid for included), then its commit marker.
 
-
-@task(name="write-wave", retries=2, retry_delay_seconds=2, **DATASET_TASK)
-def write_wave_task(key: RunKey, wave_id: str, run_date: str, interactions: list[Interaction],
-                    failures: list[PairFailure], usage: list[UsageRecord]) -> dict[str, dict[str, int]]:
-    """All tables for one wave (its pairs' LLM calls included), then its commit marker.
-
-    Returns the calls and tokens written, by model, for the run's own summary.
+    Returns the number of rows written to `interactions`.
     """
-    splits = key.config.splits
+    interactions = [o for o in outcomes.value if isinstance(o, Interaction)]
+    failures = [o for o in outcomes.value if isinstance(o, Failure)]
+    splits, run_id = run.config.splits, run.run_id
     rows = {
-        "interactions": [interaction_row(ix, key.run_id) for ix in interactions],
-        "messages": [row for ix in interactions for row in message_rows(ix, key.run_id)],
-        "training": [training_row(interaction_to_training_sample(ix, splits), key.run_id) for ix in interactions],
-        "failures": [failure_row(f, key.run_id) for f in failures],
-        "token_usage": [usage_row(r, key.run_id) for r in usage],
+        "interactions": [interaction_row(ix, run_id) for ix in interactions],
+        "messages": [row for ix in interactions for row in message_rows(ix, run_id)],
+        "training": [training_row(interaction_to_training_sample(ix, splits), run_id) for ix in interactions],
+        "failures": [failure_row(f, run_id) for f in failures],
+        "token_usage": [usage_row(u, run_id) for o in outcomes.value for u in o.usage],
     }
-    with using(key) as runtime:
-        runtime.dataset.write_wave(wave_id, run_date, rows)
-    return usage_by(usage, lambda r: r.model)
+    with run.in_use():
+        run.dataset.write_wave(wave_id, run_date, rows)
+    return len(interactions)
 
 
-@task(name="publish-statistics", **DATASET_TASK)
-def publish_statistics_task(key: RunKey) -> dict:
+@task(name="publish-statistics", cache_policy=NO_CACHE, persist_result=False)
+def publish_statistics_task(run: RunHandle) -> dict[str, Any]:
     """stats.json for the whole dataset, and chat-format JSONL exports per split."""
-    dataset = Dataset(key.dataset_root)
-    stats = compute_statistics(dataset, key.config.pricing)
+    dataset = run.dataset
+    stats = compute_statistics(dataset, run.config.pricing)
     dataset.write_json("stats.json", stats)
     samples = [training_sample(row) for row in dataset.table("training").to_pylist()]
     for split in SPLITS:

@@ -11,7 +11,7 @@ from personasim.cli import PREFECT_DEFAULTS
 for _name, _value in PREFECT_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 
-from personasim.testing import FakeOpenAIServer, endpoint_config
+from personasim.testing import FakeOpenAIServer, server_config
 
 PERSONA = {"role": "engineer", "communication_style": "casual", "technical_level": "advanced",
            "query_length_pref": "concise", "tone": "friendly"}
@@ -30,10 +30,9 @@ def remote_config(llm_server, monkeypatch):
 
     def build(*, distractor: dict | None = None, generation: dict | None = None, llm: dict | None = None,
               **endpoint) -> dict:
-        cfg_llm = endpoint_config(llm_server.base_url, **endpoint)
-        cfg_llm.update(llm or {})
-        return {"seed": 7, "llm": cfg_llm,
-                "distractor": distractor if distractor is not None else {"enabled": False},
+        cfg = server_config(llm_server.base_url, **endpoint)
+        cfg["llm"].update(llm or {})
+        return {"seed": 7, **cfg, "distractor": distractor if distractor is not None else {"enabled": False},
                 "generation": generation or {}}
 
     return build

@@ -13,8 +13,8 @@ import urllib.parse
 import pyarrow.fs as pafs
 
 from personasim.errors import StorageError
-from personasim.interaction_generator.messages import Interaction
 from personasim.interaction_generator.storage import file_name_for, interaction_json
+from personasim.records import Interaction
 
 
 class ObjectInteractionStorage:

@@ -1,4 +1,4 @@
-"""Rows for each table, from interactions, training samples, usage records and failures."""
+"""Rows for each table, made from the typed records: interactions, messages, samples, usage, failures."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from personasim.interaction_generator.generator import PairFailure
-from personasim.interaction_generator.messages import Interaction
-from personasim.llm.usage import UsageRecord
+from personasim.records import Failure, Interaction, Usage
 from personasim.training import TrainingSample
 
 
@@ -17,39 +15,40 @@ def _ts(value: str | None) -> datetime | None:
 
 
 def interaction_row(ix: Interaction, run_id: str) -> dict[str, Any]:
-    meta = ix.metadata
-    noise = meta.get("noise") or {}
-    usage = meta.get("token_usage") or {}
+    noised = [n for n in ix.noise if n.was_noised]
+    calls = len(ix.usage)
     return {
         "interaction_id": ix.interaction_id, "persona_id": ix.persona_id, "query_id": ix.query_id,
         "persona_features": list(ix.persona_features.items()),
         "original_query": ix.original_query, "initial_query": ix.initial_query,
-        "style_transferred": meta.get("style_transferred"),
-        "messages": [{"role": m.role, "content": m.content, "timestamp": _ts(m.timestamp),
-                      "turn": m.metadata.get("turn"), "clean_text": m.metadata.get("clean_text"),
-                      "was_noised": m.metadata.get("was_noised")} for m in ix.messages],
-        "num_turns": ix.num_turns, "target_turns": meta.get("target_turns"), "stop_reason": meta.get("stop_reason"),
-        "assistant_model": meta.get("assistant_model"), "assistant_provider": meta.get("assistant_provider"),
-        "user_turns": noise.get("user_turns"), "noised_turns": noise.get("noised_turns"),
-        "noise_layers": noise.get("layers") or [], "noise_strategies": noise.get("strategies") or [],
-        "llm_calls": usage.get("calls"), "input_tokens": usage.get("input_tokens"),
-        "output_tokens": usage.get("output_tokens"),
-        "config_fingerprint": meta.get("config_fingerprint"), "seed": meta.get("seed"), "run_id": run_id,
-        "created_at": _ts(ix.created_at), "metadata_json": json.dumps(meta, ensure_ascii=False, sort_keys=True),
+        "style_transferred": ix.style_transferred,
+        "messages": [{"role": m.role, "content": m.content, "timestamp": _ts(m.timestamp), "turn": m.turn,
+                      "clean_text": m.clean_text, "was_noised": m.was_noised if m.role == "user" else None}
+                     for m in ix.messages],
+        "num_turns": ix.num_turns, "target_turns": ix.target_turns, "stop_reason": ix.stop_reason,
+        "assistant_model": ix.assistant_model, "assistant_provider": ix.assistant_provider,
+        "user_turns": ix.user_turns, "noised_turns": len(noised),
+        "noise_layers": [n.layer for n in noised], "noise_strategies": sorted({s for n in noised
+                                                                               for s in n.applied_strategies}),
+        "llm_calls": calls, "input_tokens": sum(u.input_tokens for u in ix.usage),
+        "output_tokens": sum(u.output_tokens for u in ix.usage),
+        "config_fingerprint": ix.config_fingerprint, "seed": ix.seed, "run_id": run_id,
+        "created_at": _ts(ix.created_at),
+        "metadata_json": json.dumps(ix.metadata, ensure_ascii=False, sort_keys=True),
     }
 
 
 def message_rows(ix: Interaction, run_id: str) -> list[dict[str, Any]]:
     rows = []
     for position, m in enumerate(ix.messages):
-        noise = m.metadata.get("noise") or {}
+        noise = m.noise if m.noise is not None and m.noise.activated else None
         rows.append({
             "interaction_id": ix.interaction_id, "persona_id": ix.persona_id, "position": position,
-            "turn": m.metadata.get("turn"), "role": m.role, "content": m.content,
-            "clean_text": m.metadata.get("clean_text"), "was_noised": m.metadata.get("was_noised"),
-            "noise_layer": noise.get("layer"), "noise_strategies": noise.get("applied_strategies") or [],
-            "model": m.metadata.get("model"), "provider": m.metadata.get("provider"),
-            "timestamp": _ts(m.timestamp), "run_id": run_id,
+            "turn": m.turn, "role": m.role, "content": m.content, "clean_text": m.clean_text,
+            "was_noised": m.was_noised if m.role == "user" else None,
+            "noise_layer": noise.layer if noise else None,
+            "noise_strategies": list(noise.applied_strategies) if noise else [],
+            "model": m.model, "provider": m.provider, "timestamp": _ts(m.timestamp), "run_id": run_id,
         })
     return rows
 
@@ -77,11 +76,11 @@ def training_sample(row: dict[str, Any]) -> TrainingSample:
     )
 
 
-def failure_row(failure: PairFailure, run_id: str) -> dict[str, Any]:
+def failure_row(failure: Failure, run_id: str) -> dict[str, Any]:
     return {**failure.to_dict(), "run_id": run_id, "failed_at": datetime.now(timezone.utc)}
 
 
-def usage_row(record: UsageRecord, run_id: str) -> dict[str, Any]:
+def usage_row(record: Usage, run_id: str) -> dict[str, Any]:
     row = record.to_dict()
     row["created_at"] = _ts(record.created_at)
     row["run_id"] = run_id

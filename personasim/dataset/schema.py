@@ -106,6 +106,7 @@ FAILURES = pa.schema([
     ("stage", pa.string()),
     ("reason", pa.string()),
     ("attempts", pa.int32()),
+    ("permanent", pa.bool_()),
     ("run_id", pa.string()),
     ("failed_at", TIMESTAMP),
 ])

@@ -44,7 +44,7 @@ def compute_statistics(dataset: Dataset, pricing: dict[str, PriceConfig] | None 
     failures = dataset.table("failures", ["interaction_id", "reason"])
     done = set(ix.column("interaction_id").to_pylist())
     open_failures = {i: r for i, r in zip(failures.column("interaction_id").to_pylist(),
-                                          failures.column("reason").to_pylist()) if i not in done}
+                                          failures.column("reason").to_pylist(), strict=True) if i not in done}
     n = ix.num_rows
     user_turns = pc.sum(ix.column("user_turns")).as_py() or 0
     noised = pc.sum(ix.column("noised_turns")).as_py() or 0

@@ -22,10 +22,10 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from personasim.dataset.object_store import ObjectInteractionStorage
 from personasim.dataset.schema import TABLES
 from personasim.errors import StorageError
 from personasim.fsio import atomic_write_bytes
-from personasim.dataset.object_store import ObjectInteractionStorage
 from personasim.interaction_generator.storage import InteractionStorage
 
 COMMITS = "_commits"

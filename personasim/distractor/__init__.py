@@ -2,39 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 from personasim.config import PersonasimConfig, load_config
-from personasim.distractor.intent import IntentSlotExtractor, Semantics
-from personasim.distractor.results import NoiseResult, NoisyVersion
+from personasim.distractor.intent import IntentSlotExtractor
 from personasim.distractor.rule_based import DistractorModel
 from personasim.distractor.semantic import SemanticDistractorModel
 from personasim.llm.client import LLMClient
+from personasim.llm.ledger import UsageLog
+from personasim.records import NoiseResult, NoisyVersion, Semantics
+
+Distractor = DistractorModel | SemanticDistractorModel
 
 __all__ = [
+    "Distractor",
     "DistractorModel",
     "IntentSlotExtractor",
     "NoiseResult",
     "NoisyVersion",
-    "Semantics",
     "SemanticDistractorModel",
+    "Semantics",
+    "build_distractor",
     "create_distractor_model",
 ]
+
+
+def build_distractor(config: PersonasimConfig, client: LLMClient, use_semantic: bool,
+                     usage: UsageLog | None = None) -> Distractor:
+    kind = SemanticDistractorModel if use_semantic else DistractorModel
+    return kind(config.spec.distractor, client, seed=config.seed, usage=usage)
 
 
 def create_distractor_model(
     config: Mapping[str, Any] | PersonasimConfig | str | None,
     use_semantic: bool = True,
     llm_client: LLMClient | None = None,
-) -> DistractorModel | SemanticDistractorModel:
+) -> Distractor:
     """The distractor the config describes; without a client, one is built for the `distractor` role."""
     cfg = load_config(config)
     if llm_client is None:
         from personasim.llm.factory import build_clients
 
         llm_client = build_clients(cfg).distractor
-    if use_semantic:
-        return SemanticDistractorModel(cfg.distractor, llm_client, seed=cfg.seed)
-    return DistractorModel(cfg.distractor, llm_client, seed=cfg.seed)
-
+    return build_distractor(cfg, llm_client, use_semantic)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import random
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,31 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.json_reply import ask_json
+from personasim.llm.ledger import Ledger
+from personasim.llm.types import Prompt
+from personasim.prompts import render
+from personasim.records import Semantics
+from personasim.roles.persona_text import keywords
 
 
-class _IntentAnswer(BaseModel):
+class IntentAnswer(BaseModel):
+    """The JSON the extractor asks for."""
+
     model_config = ConfigDict(extra="ignore")
     intent: str = Field(min_length=1)
     slots: dict[str, Any] = Field(default_factory=dict)
     confidence: float | None = Field(None, ge=0.0, le=1.0)
-
-
-@dataclass
-class Semantics:
-    intent: str
-    slots: dict[str, Any] = field(default_factory=dict)
-    confidence: float | None = None
-    fallback_reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-_SYSTEM = (
-    "You analyse one user message. Reply with a JSON object only: "
-    '{"intent": "<snake_case intent>", "slots": {"<slot name>": "<value as written>"}, "confidence": <0..1>}. '
-    "Slots are the concrete details the request depends on (topic, object, constraint, quantity, time...)."
-)
 
 
 class IntentSlotExtractor:
@@ -43,12 +32,28 @@ class IntentSlotExtractor:
         self.llm = llm_client
         self.max_attempts = max_attempts
 
-    def extract(self, text: str) -> Semantics:
+    def prompt(self, text: str) -> Prompt:
+        return Prompt(op.EXTRACT_INTENT, [
+            {"role": "system", "content": render("extract_intent")},
+            {"role": "user", "content": json.dumps({"message": text}, ensure_ascii=False)},
+        ], offline=lambda rng: offline_intent(text, rng), json_mode=True)
+
+    def extract(self, text: str, ledger: Ledger | None = None) -> Semantics:
         """The message's intent and slots; `intent: unknown` with the reason if the LLM never answered well."""
-        messages = [{"role": "system", "content": _SYSTEM},
-                    {"role": "user", "content": json.dumps({"message": text}, ensure_ascii=False)}]
-        answer, reason = ask_json(self.llm, messages, operation=op.EXTRACT_INTENT, schema=_IntentAnswer,
-                                  max_attempts=self.max_attempts, context={"text": text})
+        answer, reason = ask_json(self.llm, self.prompt(text), IntentAnswer, self.max_attempts, ledger or Ledger())
         if answer is None:
             return Semantics(intent="unknown", fallback_reason=reason)
         return Semantics(intent=answer.intent, slots=answer.slots, confidence=answer.confidence)
+
+
+_INTENT_WORDS = ((("fix", "error", "bug", "broken", "fail"), "troubleshoot"),
+                 (("compare", " vs ", "versus", "better"), "compare"),
+                 (("write", "create", "build", "make", "generate"), "create"),
+                 (("how",), "how_to"), (("what", "why", "explain"), "explain"))
+
+
+def offline_intent(text: str, rng: random.Random) -> str:
+    lower = text.lower()
+    intent = next((name for words, name in _INTENT_WORDS if any(w in lower for w in words)), "request_help")
+    slots = dict(zip(("topic", "object", "constraint"), keywords(text), strict=False))
+    return json.dumps({"intent": intent, "slots": slots, "confidence": 0.6})

@@ -7,21 +7,30 @@ import random
 from personasim.config import DistractorConfig, RuleStrategyConfig
 from personasim.distractor import rules
 from personasim.distractor.base import BaseDistractor
-from personasim.distractor.results import NoiseResult
 from personasim.errors import LLMCallError
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
+from personasim.llm.ledger import Ledger, UsageLog
+from personasim.llm.types import Prompt
+from personasim.prompts import render
+from personasim.records import NoiseResult
 
 
 class DistractorModel(BaseDistractor):
     """Typos, word swaps/deletions/insertions, synonyms; `paraphrase` asks the LLM."""
 
-    def __init__(self, config: DistractorConfig, llm_client: LLMClient | None = None, seed: int = 0) -> None:
-        super().__init__(config, seed)
+    def __init__(self, config: DistractorConfig, llm_client: LLMClient | None = None, seed: int = 0,
+                 usage: UsageLog | None = None) -> None:
+        super().__init__(config, seed, usage)
         self.strategies = config.rule_based.strategies
         self.llm = llm_client
 
-    def _perturb(self, name: str, params: RuleStrategyConfig, text: str, rng: random.Random) -> str:
+    def paraphrase_prompt(self, text: str) -> Prompt:
+        return Prompt(op.PARAPHRASE, [{"role": "system", "content": render("paraphrase")},
+                                      {"role": "user", "content": text}],
+                      offline=lambda rng: offline_paraphrase(text, rng))
+
+    def _perturb(self, name: str, params: RuleStrategyConfig, text: str, rng: random.Random, ledger: Ledger) -> str:
         if name == "typo":
             return rules.typo(text, rng, params.intensity)
         if name == "word_swap":
@@ -35,31 +44,32 @@ class DistractorModel(BaseDistractor):
         if name == "paraphrase":
             if self.llm is None:
                 return text
-            messages = [
-                {"role": "system", "content": "Paraphrase the user's message. Keep its meaning and its voice. "
-                                              "Reply with the paraphrase only."},
-                {"role": "user", "content": text},
-            ]
-            return self.llm.complete(messages, operation=op.PARAPHRASE, context={"text": text}) or text
+            return self.llm.complete(self.paraphrase_prompt(text), ledger).text or text
         raise ValueError(f"unknown rule-based strategy {name!r}")
 
-    def _apply(self, text: str, rng: random.Random) -> NoiseResult:
+    def _apply(self, text: str, rng: random.Random, ledger: Ledger) -> NoiseResult:
         candidates = [(n, p) for n, p in self.strategies.items() if p.probability > 0]
         if not candidates:
-            return NoiseResult.clean(text, activated=True, reason="no strategy has a positive probability")
+            return NoiseResult.clean(text, activated=True, fallback_reason="no strategy has a positive probability")
         chosen = [(n, p) for n, p in candidates if rng.random() < p.probability]
         if not chosen:
             chosen = [rng.choices(candidates, weights=[p.probability for _, p in candidates])[0]]
         noisy, applied, errors = text, [], []
         for name, params in chosen:
             try:
-                changed = self._perturb(name, params, noisy, rng)
+                changed = self._perturb(name, params, noisy, rng, ledger)
             except LLMCallError as exc:
                 errors.append(f"{name}: {exc}")
                 continue
             if changed.strip() and changed != noisy:
                 noisy = changed
                 applied.append(name)
-        metadata = {"errors": errors} if errors else {}
-        return NoiseResult(original_text=text, noisy_text=noisy, layer="rule_based" if applied else None,
-                           layer_index=0 if applied else None, applied_strategies=applied, metadata=metadata)
+        return NoiseResult(text, noisy, "rule_based" if applied else None, 0 if applied else None, tuple(applied),
+                           activated=True, requested_strategies=tuple(n for n, _ in chosen),
+                           fallback_reason=None if applied else "no strategy changed the text",
+                           errors=tuple(errors))
+
+
+def offline_paraphrase(text: str, rng: random.Random) -> str:
+    lead = rng.choice(("I was wondering, ", "Basically, ", "To put it another way, "))
+    return lead + rules.synonym_replacement(text[:1].lower() + text[1:], rng, 0.5)

@@ -112,7 +112,10 @@ def synonym_replacement(text: str, rng: random.Random, replacement_rate: float =
     tokens, words = _tokens_and_words(text)
     known = []
     for i in words:
-        lead, core, tail = _WORD_CORE.match(tokens[i]).groups()
+        match = _WORD_CORE.match(tokens[i])
+        if match is None:  # the pattern matches any text; this keeps the types honest
+            continue
+        lead, core, tail = match.groups()
         if core.lower() in SYNONYMS:
             known.append((i, lead, core, tail))
     if not known:

@@ -1,24 +1,20 @@
 """Multi-turn dialogue generation: the reference Interaction API under `personasim.interaction_generator`."""
 
-from personasim.interaction_generator.assistant import AssistantModel
-from personasim.interaction_generator.generator import (
-    InteractionGenerator,
-    PairFailure,
-    PairPlan,
-    interaction_id_for,
-)
-from personasim.interaction_generator.messages import Interaction, Message
+from personasim.engine import interaction_id_for
+from personasim.interaction_generator.generator import InteractionGenerator
 from personasim.interaction_generator.storage import InteractionStorage
-from personasim.interaction_generator.user_feedback import UserFeedbackModel
+from personasim.records import Failure, Interaction, Message, Plan
+from personasim.roles.assistant import AssistantModel
+from personasim.roles.user_simulator import UserFeedbackModel
 
 __all__ = [
     "AssistantModel",
+    "Failure",
     "Interaction",
     "InteractionGenerator",
     "InteractionStorage",
     "Message",
-    "PairFailure",
-    "PairPlan",
+    "Plan",
     "UserFeedbackModel",
     "interaction_id_for",
 ]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from personasim.errors import StorageError
 from personasim.fsio import atomic_write_bytes
-from personasim.interaction_generator.messages import Interaction
+from personasim.records import Interaction
 
 log = logging.getLogger("personasim.storage")
 

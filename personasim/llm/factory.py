@@ -1,16 +1,16 @@
-"""Builds the clients for the four roles from a config, sharing one HTTP pool per endpoint."""
+"""Builds the clients for the four roles from a config, sharing one connection pool and one
+throttle per endpoint, so an endpoint's limits hold across every role and thread of the run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from personasim.config import EndpointConfig, PersonasimConfig
+from personasim.config import Connection, Endpoint, PersonasimConfig
 from personasim.llm.client import LLMClient
 from personasim.llm.offline import OfflineBackend
 from personasim.llm.openai_backend import OpenAIBackend
 from personasim.llm.throttle import Throttle
 from personasim.llm.types import ChatBackend
-from personasim.llm.usage import UsageTracker
 
 
 @dataclass
@@ -19,63 +19,61 @@ class RoleClients:
     assistant_pool: list[tuple[LLMClient, float]]
     user_simulator: LLMClient
     distractor: LLMClient
-    tracker: UsageTracker
+
+    def all(self) -> list[LLMClient]:
+        return [self.style_transfer, *(c for c, _ in self.assistant_pool), self.user_simulator, self.distractor]
 
     def close(self) -> None:
-        closed = set()
-        for client in (self.style_transfer, self.user_simulator, self.distractor,
-                       *(c for c, _ in self.assistant_pool)):
-            close = getattr(client.backend, "close", None)
-            if close and id(client.backend) not in closed:
-                closed.add(id(client.backend))
-                close()
+        for backend in {id(c.backend): c.backend for c in self.all()}.values():
+            backend.close()
 
 
-class BackendCache:
-    """One backend per distinct endpoint so roles on the same server share connections, and one
-    throttle per endpoint so its limits hold across every role and thread of the run."""
+def _endpoint_key(connection: Connection) -> tuple[str | None, str]:
+    return connection.base_url, connection.api_key_env
+
+
+class _Backends:
+    """One backend per distinct endpoint, one throttle per endpoint."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._backends: dict[tuple, ChatBackend] = {}
-        self._throttles: dict[tuple, Throttle] = {}
+        self._backends: dict[tuple[object, ...], ChatBackend] = {}
+        self._throttles: dict[tuple[object, ...], Throttle] = {}
 
-    def get(self, endpoint: EndpointConfig) -> ChatBackend:
-        if endpoint.provider == "local":  # one server per model file, whatever the role
-            key: tuple = ("local", endpoint.model)
-        else:
-            key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env, endpoint.timeout)
+    def backend(self, endpoint: Endpoint) -> ChatBackend:
+        provider, link = endpoint.model.provider, endpoint.connection
+        key: tuple[object, ...] = (provider, endpoint.model.model) if provider == "local" else (
+            provider, *_endpoint_key(link), link.timeout)
         if key not in self._backends:
-            if endpoint.provider == "offline":
+            if provider == "offline":
                 self._backends[key] = OfflineBackend(self.seed)
-            elif endpoint.provider == "local":
+            elif provider == "local":
                 from personasim.llm.local_backend import LocalBackend
 
-                self._backends[key] = LocalBackend(endpoint)
+                self._backends[key] = LocalBackend(endpoint.model.model, link.max_concurrent_requests or 4)
             else:
-                self._backends[key] = OpenAIBackend(endpoint)
+                self._backends[key] = OpenAIBackend(link, endpoint.model.model)
         return self._backends[key]
 
-    def throttle(self, endpoint: EndpointConfig) -> Throttle:
-        key = (endpoint.provider, endpoint.base_url, endpoint.api_key_env)
+    def throttle(self, endpoint: Endpoint) -> Throttle:
+        link = endpoint.connection
+        key = (endpoint.model.provider, *_endpoint_key(link))
         if key not in self._throttles:
-            self._throttles[key] = Throttle(endpoint.requests_per_minute, endpoint.tokens_per_minute,
-                                            endpoint.max_concurrent_requests)
+            self._throttles[key] = Throttle(link.requests_per_minute, link.tokens_per_minute,
+                                            link.max_concurrent_requests)
         return self._throttles[key]
 
 
-def build_clients(config: PersonasimConfig, tracker: UsageTracker | None = None) -> RoleClients:
-    tracker = tracker or UsageTracker()
-    cache = BackendCache(config.seed)
-    llm = config.llm
-
-    def client(module: str, endpoint: EndpointConfig) -> LLMClient:
-        return LLMClient(module, endpoint, cache.get(endpoint), tracker, cache.throttle(endpoint))
-
-    return RoleClients(
-        style_transfer=client("style_transfer", llm.style_transfer),
-        assistant_pool=[(client("assistant", m), m.weight) for m in llm.assistant.model_pool],
-        user_simulator=client("user_simulator", llm.user_simulator),
-        distractor=client("distractor", llm.distractor),
-        tracker=tracker,
-    )
+def build_clients(config: PersonasimConfig) -> RoleClients:
+    backends = _Backends(config.seed)
+    clients = {}
+    pool = []
+    for endpoint in config.endpoints():
+        client = LLMClient(endpoint, backends.backend(endpoint), config.retry, backends.throttle(endpoint))
+        if endpoint.role == "assistant":
+            pool.append(client)
+        else:
+            clients[endpoint.role] = client
+    weights = [m.weight for m in config.spec.models.assistant]
+    return RoleClients(clients["style_transfer"], list(zip(pool, weights, strict=True)), clients["user_simulator"],
+                       clients["distractor"])

@@ -1,16 +1,17 @@
-"""Ask an LLM for JSON, validate it against a pydantic model, and retry answers that do not fit."""
+"""Ask an LLM for JSON, validate it against a pydantic model, and ask again for answers that do not fit."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from personasim.errors import LLMCallError
 from personasim.llm.client import LLMClient
+from personasim.llm.ledger import Ledger
+from personasim.llm.types import Prompt
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -32,13 +33,13 @@ def parse_json_object(text: str) -> Any:
         return json.loads(text[start:end + 1])
 
 
-def ask_json(client: LLMClient, messages: list[dict[str, str]], *, operation: str, schema: type[T],
-             max_attempts: int, context: Mapping[str, Any] | None = None) -> tuple[T | None, str | None]:
+def ask_json(client: LLMClient, prompt: Prompt, schema: type[T], max_attempts: int,
+             ledger: Ledger) -> tuple[T | None, str | None]:
     """(validated answer, None) or (None, why every attempt failed). Never raises for a bad answer."""
     reason = None
     for attempt in range(1, max_attempts + 1):
         try:
-            text = client.complete(messages, operation=operation, json_mode=True, context=context)
+            text = client.complete(prompt, ledger).text
         except LLMCallError as exc:
             return None, str(exc)
         try:

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 
-from personasim.config import EndpointConfig
+from personasim.config import Connection, ModelSpec
 from personasim.llm.local_server import LocalModelServer
 from personasim.llm.openai_backend import OpenAIBackend
-from personasim.llm.types import ChatRequest, Completion
+from personasim.llm.types import Completion, Prompt
 
 
 class LocalBackend:
     provider = "local"
 
-    def __init__(self, endpoint: EndpointConfig) -> None:
-        self.server = LocalModelServer(endpoint.model, parallel=endpoint.max_concurrent_requests or 4)
+    def __init__(self, model: str, parallel: int) -> None:
+        self.server = LocalModelServer(model, parallel=parallel)
         try:
-            self._http = OpenAIBackend(endpoint.model_copy(update={"provider": "openai",
-                                                                   "base_url": self.server.base_url}))
+            self._http = OpenAIBackend(Connection(base_url=self.server.base_url), model)
         except BaseException:
             self.server.stop()
             raise
         self.model_name = self.server.model_path.name
 
-    def complete(self, request: ChatRequest) -> Completion:
-        completion = self._http.complete(request)
+    def complete(self, prompt: Prompt, model: ModelSpec) -> Completion:
+        completion = self._http.complete(prompt, model)
         return dataclasses.replace(completion, model=self.model_name, provider=self.provider)
 
     def close(self) -> None:

@@ -3,65 +3,61 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
 
-from personasim.config import EndpointConfig
+from personasim.config import Connection, ModelSpec
 from personasim.errors import ConfigError
 from personasim.llm.retry import MalformedCompletion
-from personasim.llm.types import ChatRequest, Completion
+from personasim.llm.types import Completion, Prompt
 
 # Sent with every request so proxies, logs and test servers can tell the calls apart.
 OPERATION_HEADER = "X-Personasim-Operation"
 
 
-def resolve_api_key(endpoint: EndpointConfig) -> str:
+def resolve_api_key(connection: Connection, model: str) -> str:
     """The key from the environment; local servers (vLLM, Ollama, llama.cpp) accept any."""
-    key = os.environ.get(endpoint.api_key_env, "")
+    key = os.environ.get(connection.api_key_env, "")
     if key:
         return key
-    if endpoint.base_url is None:
-        raise ConfigError(
-            f"model {endpoint.model!r} talks to the OpenAI API but the environment variable "
-            f"{endpoint.api_key_env} is not set"
-        )
+    if connection.base_url is None:
+        raise ConfigError(f"model {model!r} talks to the OpenAI API but the environment variable "
+                          f"{connection.api_key_env} is not set")
     return "unused"
 
 
 class OpenAIBackend:
-    """Chat completions over HTTP. The client's own retries are off: tenacity decides (see client.py)."""
+    """Chat completions over HTTP. The client's own retries are off: the retry policy decides (client.py)."""
 
     provider = "openai"
 
-    def __init__(self, endpoint: EndpointConfig) -> None:
-        self._client = openai.OpenAI(
-            api_key=resolve_api_key(endpoint),
-            base_url=endpoint.base_url,
-            timeout=endpoint.timeout,
-            max_retries=0,
-        )
+    def __init__(self, connection: Connection, model: str) -> None:
+        self._client = openai.OpenAI(api_key=resolve_api_key(connection, model), base_url=connection.base_url,
+                                     timeout=connection.timeout, max_retries=0)
 
-    def complete(self, request: ChatRequest) -> Completion:
-        body = {"model": request.model, "messages": request.messages, "temperature": request.temperature,
-                "max_tokens": request.max_tokens}
-        if request.json_mode:
+    def complete(self, prompt: Prompt, model: ModelSpec) -> Completion:
+        body: dict[str, Any] = {"model": model.model, "messages": prompt.messages,
+                                "temperature": model.temperature, "max_tokens": model.max_tokens}
+        if prompt.json_mode:
             body["response_format"] = {"type": "json_object"}
         # The client's generic POST (its documented way to call any endpoint) with the wire-format
         # body we already have: `chat.completions.create` would re-walk every message through its
         # TypedDict transform, a quarter of this package's CPU per call in profiles.
         response = self._client.post("/chat/completions", cast_to=ChatCompletion, body=body,
-                                     options={"headers": {OPERATION_HEADER: request.operation}})
+                                     options={"headers": {OPERATION_HEADER: prompt.operation}})
         choices = getattr(response, "choices", None)
         if not choices or choices[0].message is None or not (choices[0].message.content or "").strip():
-            raise MalformedCompletion(f"no completion text in the response to {request.operation}")
+            raise MalformedCompletion(f"no completion text in the response to {prompt.operation}")
         usage = response.usage
         return Completion(
-            text=choices[0].message.content.strip(),
+            text=(choices[0].message.content or "").strip(),
             input_tokens=(usage.prompt_tokens or 0) if usage else 0,
             output_tokens=(usage.completion_tokens or 0) if usage else 0,
-            model=response.model or request.model,
+            model=response.model or model.model,
             provider=self.provider,
+            finish_reason=choices[0].finish_reason,
         )
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Names of the LLM operations, shared by the callers, the usage records and the offline backend."""
+"""Names of the LLM operations, shared by the roles, the usage records and the test server."""
 
 REWRITE_QUERY = "rewrite_query"
 RESPOND = "respond"

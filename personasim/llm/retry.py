@@ -15,7 +15,7 @@ class MalformedCompletion(Exception):
     """The endpoint answered 2xx but the body held no usable completion."""
 
 
-_RETRYABLE = (
+_TRANSIENT = (
     openai.RateLimitError,
     openai.InternalServerError,
     openai.APIConnectionError,  # includes APITimeoutError and dropped connections
@@ -25,11 +25,14 @@ _RETRYABLE = (
 )
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """429, 5xx, timeouts, dropped connections and malformed bodies; never 400/401/404/context-length."""
+def is_transient(exc: BaseException) -> bool:
+    """429, 408, 5xx, timeouts, dropped connections and malformed bodies: worth another try.
+
+    Everything else (400, 401, 403, 404, 422, context length, content filter) is permanent.
+    """
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
-    return isinstance(exc, _RETRYABLE)
+        return exc.status_code in (408, 429) or exc.status_code >= 500
+    return isinstance(exc, _TRANSIENT)
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
@@ -54,7 +57,7 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
         return None if parsed is None else max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
-class wait_retry_after_or_backoff:
+class wait_retry_after_or_backoff:  # noqa: N801 - named like tenacity's own wait strategies
     """Honour Retry-After when the server sends one, else exponential backoff with jitter."""
 
     def __init__(self, initial: float = 0.5, maximum: float = 60.0) -> None:

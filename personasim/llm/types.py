@@ -1,28 +1,30 @@
-"""What an LLM call asks for and what it gives back, independent of the backend that serves it."""
+"""What a role asks a model and what comes back, whatever backend serves it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from personasim.config import ModelSpec
+from personasim.records import Usage
+
+ChatMessage = dict[str, str]
 
 
 @dataclass(frozen=True)
-class ChatRequest:
-    """One chat completion request.
+class Prompt:
+    """One chat request from a role.
 
-    `context` carries the structured inputs behind the prompt (persona features, the text to
-    rewrite, chosen strategies). Remote endpoints ignore it; the offline backend writes its
-    template text from it instead of parsing the prompt.
+    `offline` is the role's own stand-in answer, written from the role's inputs: the offline
+    backend calls it instead of a model, so the pipeline runs end to end without a key.
     """
 
-    messages: list[dict[str, str]]
     operation: str
-    model: str
-    temperature: float
-    max_tokens: int
+    messages: list[ChatMessage]
+    offline: Callable[[random.Random], str]
     json_mode: bool = False
-    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,21 @@ class Completion:
     output_tokens: int
     model: str
     provider: str
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A completion as the role sees it: the text, why it ended, and the call's usage record."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage
 
 
 class ChatBackend(Protocol):
     provider: str
 
-    def complete(self, request: ChatRequest) -> Completion: ...
+    def complete(self, prompt: Prompt, model: ModelSpec) -> Completion: ...
+
+    def close(self) -> None: ...

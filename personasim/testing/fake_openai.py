@@ -9,6 +9,7 @@ client is exercised end to end.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import random
 import socket
@@ -112,7 +113,7 @@ class FakeOpenAIServer:
         self.stats = ServerStats()
         self.record_requests = True
         self._scripts: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._responders: dict[str, Callable[[dict[str, Any]], str]] = {}
+        self._responders: dict[str, Callable[[dict[str, Any]], str | Fault]] = {}
         self._faults: collections.deque[Fault] = collections.deque()
         self._chaos: dict[str, float] = {}
         self._rng = random.Random(seed)
@@ -150,7 +151,7 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def start(self) -> FakeOpenAIServer:
         handler = type("Handler", (_Handler,), {"owner": self})
@@ -188,8 +189,7 @@ class FakeOpenAIServer:
                 self._window.append(now)
             if self._chaos:
                 roll = self._rng.random()
-                for kind, status in (("rate_limit", 429), ("server_error", 500), ("drop", 0), ("slow", 0),
-                                     ("malformed", 0)):
+                for kind in ("rate_limit", "server_error", "drop", "slow", "malformed"):
                     rate = self._chaos.get(kind, 0.0)
                     if roll < rate:
                         if kind == "rate_limit":
@@ -315,10 +315,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "drop":
             owner._record(operation, body, auth, "drop")
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         else:
             raise ValueError(f"unknown fault kind {fault.kind!r}")
 

@@ -6,18 +6,17 @@ import json
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
+from conftest import write_config, write_pairs
 
 from personasim.config import load_config, with_request_limit, with_worker_share
 from personasim.dataset import Dataset
 from personasim.llm import operations as op
 
-from conftest import write_config, write_pairs
-
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def run_flow(input_path, root, config_path, **kwargs):
-    from flows.generate import generate_interactions
+    from personasim.flows.generate import generate_interactions
 
     return generate_interactions(input_path=str(input_path), dataset_root=str(root),
                                  config_path=str(config_path), **kwargs)
@@ -156,7 +155,7 @@ def test_a_missing_bucket_is_refused_before_any_call(tmp_path, s3_root, capsys, 
 def test_each_worker_takes_its_share_of_the_endpoint_limits():
     config = load_config({"llm": {"default": {"requests_per_minute": 600, "tokens_per_minute": 90_000}}})
     shared = with_worker_share(with_request_limit(config, 16), 3)
-    endpoint = shared.llm.user_simulator
+    endpoint = shared.connections.user_simulator
     assert (endpoint.requests_per_minute, endpoint.tokens_per_minute) == (200, 30_000)
     assert endpoint.max_concurrent_requests == 5  # 3 x 5 stays within 16
     assert with_worker_share(config, 1) is config
@@ -188,28 +187,39 @@ def test_a_runner_whose_extra_is_missing_is_refused_before_prefect_starts(tmp_pa
 def test_cluster_options_that_would_be_ignored_are_refused(options):
     from pydantic import ValidationError
 
-    from flows.generate import RunParameters
+    from personasim.flows.generate import RunParameters
 
     with pytest.raises(ValidationError, match="runner_address|workers"):
         RunParameters(input_path="pairs.jsonl", **options)
 
 
 def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path, monkeypatch):
-    from tasks import runtime as rt
+    import pickle
+
+    from personasim.tasks import prefect_compat as compat
 
     config = load_config(None)
-    old, busy, new = (rt.RunKey(name, config, str(tmp_path / name), 2) for name in ("old", "busy", "new"))
-    monkeypatch.setattr(rt, "IDLE_SECONDS", 0.0)
-    with rt.using(old) as old_runtime:
-        pass
-    with rt.using(busy) as busy_runtime, rt.using(new):
-        assert old.run_id not in rt._runtimes  # idle: its clients closed, its pool shut down
-        assert rt._runtimes[busy.run_id] is busy_runtime  # in use by a task: kept
-        with pytest.raises(RuntimeError):
-            old_runtime.pool.submit(print)
-    for key in (busy, new):
-        rt.release(key)
-    assert not {busy.run_id, new.run_id} & set(rt._runtimes)
+
+    def arrive(name):
+        """A run's handle as a worker process receives it with a task: pickled."""
+        return pickle.loads(pickle.dumps(compat.RunHandle(name, config, str(tmp_path / name), 2)))
+
+    monkeypatch.setattr(compat, "IDLE_SECONDS", 0.0)
+    old = arrive("old")
+    old_pool = old.engine.pool
+    busy = arrive("busy")
+    try:
+        with busy.in_use():
+            busy_engine = busy.engine
+            assert arrive("busy") is busy and busy.engine is busy_engine  # one engine per run and process
+            arrive("new")
+            assert "old" not in compat._worker_runs  # idle: its clients closed, its pool shut down
+            with pytest.raises(RuntimeError):
+                old_pool.submit(print)
+            assert compat._worker_runs["busy"] is busy  # in use by a task: kept
+    finally:
+        for name in ("busy", "new"):
+            compat._worker_runs.pop(name).close()
 
 
 @pytest.mark.slow

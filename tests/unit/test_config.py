@@ -5,8 +5,8 @@ from personasim import ConfigError, load_config
 
 def test_defaults_are_offline_and_valid():
     cfg = load_config(None)
-    assert cfg.llm.style_transfer.provider == "offline"
-    assert cfg.distractor.semantic.layer_weights == {"surface_noise": 0.5, "incomplete_info": 0.3,
+    assert cfg.spec.models.style_transfer.provider == "offline"
+    assert cfg.spec.distractor.semantic.layer_weights == {"surface_noise": 0.5, "incomplete_info": 0.3,
                                                      "semantic_ambiguity": 0.2}
 
 
@@ -15,10 +15,11 @@ def test_default_section_applies_to_every_role_and_pool_model():
                                            "model": "m0", "temperature": 0.1},
                                "assistant": {"model_pool": [{"model": "a", "weight": 2}, {"model": "b"}]},
                                "user_simulator": {"temperature": 0.9}}})
-    assert cfg.llm.style_transfer.model == "m0"
-    assert [m.model for m in cfg.llm.assistant.model_pool] == ["a", "b"]
-    assert cfg.llm.assistant.model_pool[0].temperature == 0.1
-    assert cfg.llm.user_simulator.temperature == 0.9
+    assert cfg.spec.models.style_transfer.model == "m0"
+    assert [m.model for m in cfg.spec.models.assistant] == ["a", "b"]
+    assert cfg.spec.models.assistant[0].temperature == 0.1
+    assert cfg.connections.assistant[1].base_url == "http://127.0.0.1:1/v1"
+    assert cfg.spec.models.user_simulator.temperature == 0.9
 
 
 @pytest.mark.parametrize("raw, needle", [
@@ -52,7 +53,9 @@ def test_yaml_file_errors_name_the_file(tmp_path):
 
 def test_fingerprint_ignores_runtime_knobs_but_not_models():
     base = load_config({"seed": 1})
-    assert base.fingerprint() == load_config({"seed": 1, "generation": {"max_workers": 64}}).fingerprint()
+    assert base.fingerprint() == load_config({"seed": 1, "retry": {"max_retries": 9, "pair_attempts": 3},
+                                               "llm": {"default": {"timeout": 5, "requests_per_minute": 60}}}
+                                              ).fingerprint()
     assert base.fingerprint() != load_config({"seed": 1, "llm": {"default": {"model": "other"}}}).fingerprint()
     assert base.fingerprint() != load_config({"seed": 2}).fingerprint()
 

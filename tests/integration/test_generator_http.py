@@ -3,13 +3,12 @@
 import collections
 import json
 
+from conftest import PERSONA
 
-from personasim.distractor import create_distractor_model
+from personasim.distractor import Semantics, create_distractor_model
 from personasim.interaction_generator import InteractionGenerator, InteractionStorage
 from personasim.llm import operations as op
 from personasim.testing import Fault
-
-from conftest import PERSONA
 
 
 def test_three_turn_conversation_order_and_history(remote_config, llm_server):
@@ -83,8 +82,8 @@ def test_malformed_json_from_semantic_distractor_falls_back_to_clean_text(remote
     result = distractor.inject_noise("book a table at 7pm", force=True)
     assert not result.was_noised and result.noisy_text == "book a table at 7pm"
     assert "invalid JSON answer after 2 attempt(s)" in result.metadata["fallback_reason"]
-    assert result.semantics == {"intent": "book", "slots": {"time": "7pm"}, "confidence": None,
-                                "fallback_reason": None}
+    assert result.semantics == Semantics("book", {"time": "7pm"})
+    assert result.activated and result.fallback_reason == result.metadata["fallback_reason"]
     assert len(llm_server.requests_for(op.SEMANTIC_REWRITE)) == 2
     # a request for JSON asks the server for a JSON object
     assert llm_server.requests_for(op.SEMANTIC_REWRITE)[0].body["response_format"] == {"type": "json_object"}
@@ -96,17 +95,17 @@ def test_token_usage_sums_match_the_server(remote_config, llm_server):
     gen = InteractionGenerator.from_config(cfg)
     rows = [{"persona_id": f"p{i}", "persona_features": PERSONA, "queries": [f"question {i}"]} for i in range(12)]
     interactions = gen.generate_interactions_batch(rows, show_progress=False, max_workers=4)
-    records = gen.tracker.records()
+    records = gen.spent.records()
     assert len(records) == llm_server.stats.ok
     assert sum(r.input_tokens for r in records) == llm_server.stats.prompt_tokens
     assert sum(r.output_tokens for r in records) == llm_server.stats.completion_tokens
-    per_interaction = sum(ix.metadata["token_usage"]["calls"] for ix in interactions)
+    per_interaction = sum(len(ix.usage) for ix in interactions)
     assert per_interaction == len(records)  # every call is attributed to its interaction
     assert {r.module for r in records} >= {"style_transfer", "assistant", "user_simulator", "distractor"}
 
 
 def test_a_failing_pair_returns_none_and_is_recorded(remote_config, llm_server):
-    gen = InteractionGenerator(remote_config(generation={"interaction_attempts": 1}))
+    gen = InteractionGenerator(remote_config(pair_attempts=1))
     llm_server.inject(Fault("status", 400, operation=op.RESPOND))
     assert gen.generate_interaction("p1", PERSONA, "hi", target_turns=2, query_id="q9") is None
     [failure] = gen.failures
@@ -114,7 +113,7 @@ def test_a_failing_pair_returns_none_and_is_recorded(remote_config, llm_server):
 
 
 def test_batch_saves_as_it_goes_and_a_rerun_skips_what_is_stored(remote_config, llm_server, tmp_path):
-    cfg = remote_config(generation={"interaction_attempts": 1})
+    cfg = remote_config(pair_attempts=1)
     rows = [{"persona_id": f"p{i}", "persona_features": PERSONA, "queries": [f"question {i}"]} for i in range(6)]
     llm_server.inject(Fault("status", 400, operation=op.REWRITE_QUERY))
     storage = InteractionStorage(tmp_path / "ix")

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-
-from personasim.testing import FakeOpenAIServer, endpoint_config
-
 from conftest import write_config, write_pairs
+
+from personasim.testing import FakeOpenAIServer, server_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -52,7 +51,7 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
     pairs = write_pairs(tmp_path / "pairs.jsonl", PAIRS)
     killed = []
     with FakeOpenAIServer(latency=0.03) as server:
-        cfg = write_config(tmp_path / "c.yaml", {"seed": 3, "llm": endpoint_config(server.base_url),
+        cfg = write_config(tmp_path / "c.yaml", {"seed": 3, **server_config(server.base_url),
                                                  "distractor": {"activation_probability": 0.3}})
         for name, condition in KILL_POINTS:
             start = progress(root)
@@ -75,7 +74,7 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
             if proc.returncode == 0:  # the run got to the end before this point: nothing left to kill
                 break
 
-        from flows.generate import generate_interactions
+        from personasim.flows.generate import generate_interactions
 
         summary = generate_interactions(input_path=str(pairs), dataset_root=str(root), config_path=str(cfg),
                                         max_concurrency=4)
@@ -88,7 +87,7 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
     assert len(ids) == PAIRS and set(ids.values()) == {1}
     per_ix = collections.Counter(tables["messages"].column("interaction_id").to_pylist())
     assert per_ix == {i: 2 * n for i, n in zip(tables["interactions"].column("interaction_id").to_pylist(),
-                                               tables["interactions"].column("num_turns").to_pylist())}
+                                               tables["interactions"].column("num_turns").to_pylist(), strict=True)}
     assert sorted(tables["training"].column("interaction_id").to_pylist()) == sorted(ids)
     for path in root.glob("*/**/*.parquet"):  # every file reads back
         pq.read_table(path)

@@ -6,13 +6,12 @@ import logging
 
 import pyarrow.dataset as ds
 import pytest
+from conftest import write_config, write_pairs
 
 from personasim.cli import main
 from personasim.dataset import Dataset
 from personasim.llm import operations as op
 from personasim.testing import Fault
-
-from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -20,7 +19,7 @@ SECRET = "sk-live-SECRET-0123456789abcdef"
 
 
 def run_flow(input_path, root, config_path, **kwargs):
-    from flows.generate import generate_interactions
+    from personasim.flows.generate import generate_interactions
 
     return generate_interactions(input_path=str(input_path), dataset_root=str(root),
                                  config_path=str(config_path), **kwargs)
@@ -143,7 +142,7 @@ def test_api_keys_never_reach_logs_errors_artifacts_or_datasets(tmp_path, remote
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()
     texts.extend(json.dumps(a.data, default=str) for a in artifacts)
-    assert any("personasim-run-summary" == a.key for a in artifacts)
+    assert any(a.key == "personasim-run-summary" for a in artifacts)
     leaks = [t[:200] for t in texts if SECRET in t]
     assert leaks == []
     failure = rows(tmp_path / "ds", "failures")[0]
@@ -153,9 +152,8 @@ def test_api_keys_never_reach_logs_errors_artifacts_or_datasets(tmp_path, remote
 def test_a_second_run_on_the_same_root_refuses_while_the_first_holds_it(tmp_path, remote_config):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 2)
     cfg = write_config(tmp_path / "c.yaml", remote_config())
-    with Dataset(tmp_path / "ds").lock():
-        with pytest.raises(Exception, match="is in use by another run"):
-            run_flow(pairs, tmp_path / "ds", cfg)
+    with Dataset(tmp_path / "ds").lock(), pytest.raises(Exception, match="is in use by another run"):
+        run_flow(pairs, tmp_path / "ds", cfg)
     assert run_flow(pairs, tmp_path / "ds", cfg)["done"] == 2
     counts = collections.Counter(r["interaction_id"] for r in rows(tmp_path / "ds", "interactions"))
     assert set(counts.values()) == {1}

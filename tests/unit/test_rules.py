@@ -14,7 +14,7 @@ UNICODE = "Café naïve résumé 👩‍💻 help me 🚀 with 東京 travel"
 def test_typo_uses_keyboard_neighbours_and_keeps_length():
     noisy = rules.typo(TEXT, random.Random(1), intensity=0.2)
     assert noisy != TEXT and len(noisy) == len(TEXT)
-    for a, b in zip(TEXT, noisy):
+    for a, b in zip(TEXT, noisy, strict=True):
         if a != b:
             assert b.lower() in rules.KEYBOARD_NEIGHBOURS[a.lower()]
             assert a.isupper() == b.isupper()
@@ -61,24 +61,24 @@ def test_distractor_model_reports_only_strategies_that_changed_the_text():
                                       "rule_based": {"strategies": {"typo": {"probability": 1.0},
                                                                     "synonym_replacement": {"probability": 1.0},
                                                                     "word_swap": {"probability": 0.0}}}}})
-    model = DistractorModel(cfg.distractor)
+    model = DistractorModel(cfg.spec.distractor)
     result = model.inject_noise("zzz qqq", rng=random.Random(1))
-    assert result.applied_strategies == ["typo"]  # nothing in the synonym table
+    assert result.applied_strategies == ("typo",)  # nothing in the synonym table
     result = model.inject_noise(TEXT, rng=random.Random(1))
-    assert result.applied_strategies == ["typo", "synonym_replacement"] and result.layer == "rule_based"
+    assert result.applied_strategies == ("typo", "synonym_replacement") and result.layer == "rule_based"
     assert model.inject_noise(TEXT, rng=random.Random(1)).noisy_text == result.noisy_text
 
 
 def test_activation_probability_zero_leaves_text_clean_and_one_always_noises():
-    off = DistractorModel(load_config({"distractor": {"activation_probability": 0.0}}).distractor)
-    on = DistractorModel(load_config({"distractor": {"activation_probability": 1.0}}).distractor)
+    off = DistractorModel(load_config({"distractor": {"activation_probability": 0.0}}).spec.distractor)
+    on = DistractorModel(load_config({"distractor": {"activation_probability": 1.0}}).spec.distractor)
     rng = random.Random(0)
     assert all(not off.inject_noise(TEXT, rng).was_noised for _ in range(50))
     assert all(on.inject_noise(TEXT, rng).was_noised for _ in range(50))
 
 
 def test_noisy_versions_are_distinct():
-    model = DistractorModel(load_config({"distractor": {"activation_probability": 1.0}}).distractor)
+    model = DistractorModel(load_config({"distractor": {"activation_probability": 1.0}}).spec.distractor)
     versions = model.generate_noisy_versions(TEXT, 4, rng=random.Random(3))
     assert len(versions) >= 2 and len({v.text for v in versions}) == len(versions)
     assert all(v.text != TEXT for v in versions)

@@ -3,12 +3,11 @@
 import json
 
 import pytest
+from conftest import PERSONA
 
 from personasim.cli import main
 from personasim.dataset import Dataset
 from personasim.errors import StorageError
-
-from conftest import PERSONA
 
 
 @pytest.mark.parametrize("content, needle", [
@@ -46,9 +45,7 @@ def test_validate_ok_and_stats_of_a_missing_dataset(tmp_path, capsys):
 
 def test_a_second_writer_on_the_same_root_is_refused(tmp_path):
     dataset = Dataset(tmp_path / "ds")
-    with dataset.lock():
-        with pytest.raises(StorageError, match="is in use by another run"):
-            with Dataset(tmp_path / "ds").lock():
-                pass
+    with dataset.lock(), pytest.raises(StorageError, match="is in use by another run"), Dataset(tmp_path / "ds").lock():
+        pass
     with Dataset(tmp_path / "ds").lock():  # released: the next run gets it
         pass

@@ -5,19 +5,18 @@ import json
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_config, write_pairs
 
 from personasim.dataset import Dataset
 from personasim.dataset.schema import TABLES
 from personasim.llm import operations as op
 from personasim.testing import Fault
 
-from conftest import write_config, write_pairs
-
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def run_flow(input_path, root, config_path, **kwargs):
-    from flows.generate import generate_interactions
+    from personasim.flows.generate import generate_interactions
 
     return generate_interactions(input_path=str(input_path), dataset_root=str(root),
                                  config_path=str(config_path), **kwargs)
@@ -69,15 +68,14 @@ def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, 
                             else "fine answer")
     summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
     assert (summary["done"], summary["failed"]) == (4, 1)
-    # Prefect retried the batch twice; the pairs that had succeeded were not asked again
-    for i in (0, 1, 2, 4):
+    for i in (0, 1, 2, 4):  # the pairs that succeeded were asked once
         rewrites = [r for r in llm_server.requests_for(op.REWRITE_QUERY) if f"from p{i}" in json.dumps(r.body)]
         assert len(rewrites) == 1, i
     p3_turns = [r for r in llm_server.requests_for(op.RESPOND) if "from p3" in json.dumps(r.body)]
-    assert len(p3_turns) == 3  # three task tries; a 400 is never retried by the client
+    assert len(p3_turns) == 1  # a 400 is permanent: retried neither by the client, the engine nor Prefect
     [failure] = table_rows(tmp_path / "ds", "failures")
     assert failure["persona_id"] == "p3" and failure["stage"] == "turn_loop"
-    assert "HTTP 400" in failure["reason"]
+    assert "HTTP 400" in failure["reason"] and failure["permanent"] and failure["attempts"] == 1
     assert json.loads((tmp_path / "ds" / "stats.json").read_text())["failed_pairs"] == 1
 
     # the rerun redoes only the failed pair; once it succeeds, nothing is left failing
@@ -88,6 +86,23 @@ def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, 
     assert all("from p3" in json.dumps(r.body) for r in llm_server.requests[before:])
     assert len(table_rows(tmp_path / "ds", "interactions")) == 5
     assert json.loads((tmp_path / "ds" / "stats.json").read_text())["failed_pairs"] == 0
+
+
+def test_a_transient_failure_is_retried_per_call_then_per_pair_and_counted(tmp_path, remote_config, llm_server):
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 3)
+    cfg = write_config(tmp_path / "c.yaml", remote_config(max_retries=1, max_retry_wait=0.01, pair_attempts=2))
+    llm_server.respond_with(op.RESPOND, lambda body: Fault("status", 503) if "from p1" in json.dumps(body)
+                            else "fine answer")
+    summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
+    assert (summary["done"], summary["failed"]) == (2, 1)
+    p1_turns = [r for r in llm_server.requests_for(op.RESPOND) if "from p1" in json.dumps(r.body)]
+    assert len(p1_turns) == 2 * 2  # (1 call + 1 retry) x 2 pair attempts, nothing from the orchestrator
+    [failure] = table_rows(tmp_path / "ds", "failures")
+    assert failure["attempts"] == 2 and not failure["permanent"] and "HTTP 503" in failure["reason"]
+    # the calls the failed pair paid for (its rewrites) are in the books
+    usage = table_rows(tmp_path / "ds", "token_usage")
+    assert len(usage) == llm_server.stats.ok == summary["llm_calls"]
+    assert sum(1 for u in usage if u["interaction_id"] == failure["interaction_id"]) == 2
 
 
 def test_rerun_skips_everything_and_calls_no_llm(tmp_path, remote_config, llm_server):
@@ -117,7 +132,7 @@ def test_stored_but_unwritten_interactions_are_recovered_not_regenerated(tmp_pat
 
 
 def test_refresh_picks_up_only_new_pair_files_in_a_directory(tmp_path, remote_config, llm_server):
-    from flows.generate import refresh_interactions
+    from personasim.flows.generate import refresh_interactions
 
     incoming = tmp_path / "incoming"
     incoming.mkdir()

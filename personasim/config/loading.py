@@ -1,0 +1,235 @@
+"""One YAML file (or the reference API's plain dict) into the generation spec and the run options.
+
+In the file each role states its model and how it is reached side by side (`llm.default` applies
+to every role); the loader sorts each key into the spec or the connection by name, so a typo is
+still an unknown key, named with its file and path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from personasim.config.options import Connection, Endpoint, PriceConfig, RetryPolicy, RoleConnections, SplitConfig
+from personasim.config.spec import ROLES, GenerationSpec, ModelSpec, PoolModel, Section
+from personasim.errors import ConfigError
+
+_MODEL_KEYS = set(PoolModel.model_fields)
+_CONNECTION_KEYS = set(Connection.model_fields)
+
+
+class PersonasimConfig(Section):
+    """A run's whole configuration: the spec (what is generated) and how the run reaches its models."""
+
+    spec: GenerationSpec = Field(default_factory=GenerationSpec)
+    connections: RoleConnections = Field(default_factory=RoleConnections)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    splits: SplitConfig = Field(default_factory=SplitConfig)
+    pricing: dict[str, PriceConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _urls_need_the_openai_provider(self) -> PersonasimConfig:
+        for endpoint in self.endpoints():
+            if endpoint.model.provider != "openai" and endpoint.connection.base_url:
+                raise ValueError(f"llm.{endpoint.role}: base_url is set but provider is "
+                                 f"{endpoint.model.provider!r}; set provider: openai")
+        if len(self.connections.assistant) != len(self.spec.models.assistant):
+            raise ValueError("llm.assistant: every model_pool entry needs its connection")
+        return self
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    def fingerprint(self) -> str:
+        """The spec's hash: what a dataset remembers of the config that made it."""
+        return self.spec.fingerprint()
+
+    def endpoints(self) -> list[Endpoint]:
+        """Every role's model with its connection, one entry per pool model."""
+        models, links = self.spec.models, self.connections
+        return [Endpoint("style_transfer", models.style_transfer, links.style_transfer),
+                *(Endpoint("assistant", m, c) for m, c in zip(models.assistant, links.assistant, strict=True)),
+                Endpoint("user_simulator", models.user_simulator, links.user_simulator),
+                Endpoint("distractor", models.distractor, links.distractor)]
+
+    def with_seed(self, seed: int) -> PersonasimConfig:
+        return self.model_copy(update={"spec": self.spec.model_copy(update={"seed": seed})})
+
+
+def map_connections(config: PersonasimConfig, change: Callable[[Connection], Connection]) -> PersonasimConfig:
+    """The config with `change` applied to every role's connection."""
+    links = config.connections
+    changed = RoleConnections(style_transfer=change(links.style_transfer),
+                              assistant=tuple(change(c) for c in links.assistant),
+                              user_simulator=change(links.user_simulator), distractor=change(links.distractor))
+    return config.model_copy(update={"connections": changed})
+
+
+def with_request_limit(config: PersonasimConfig, max_concurrent_requests: int) -> PersonasimConfig:
+    """Every endpoint capped at `max_concurrent_requests` calls in flight (a lower configured limit stays)."""
+    return map_connections(config, lambda c: c.model_copy(update={"max_concurrent_requests": min(
+        c.max_concurrent_requests or max_concurrent_requests, max_concurrent_requests)}))
+
+
+def with_worker_share(config: PersonasimConfig, workers: int) -> PersonasimConfig:
+    """One worker process's share of every endpoint's limits, when `workers` processes call it at once.
+
+    Each process paces its own calls, so a cluster of N keeps the configured totals only if each
+    takes 1/N of them.
+    """
+    if workers <= 1:
+        return config
+
+    def share(connection: Connection) -> Connection:
+        update: dict[str, Any] = {}
+        for name in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(connection, name)
+            if value:
+                update[name] = value / workers
+        if connection.max_concurrent_requests:
+            update["max_concurrent_requests"] = max(1, connection.max_concurrent_requests // workers)
+        return connection.model_copy(update=update)
+
+    return map_connections(config, share)
+
+
+BUNDLED_LOCAL_MODEL = "smollm2"
+BUNDLED_MAX_TOKENS = 160  # the bundled 135M model rambles to any limit; on 2 cores 512 tokens take ~10 s
+
+
+def with_local_model(config: PersonasimConfig, model: str = BUNDLED_LOCAL_MODEL) -> PersonasimConfig:
+    """Every role on one local llama.cpp model (the bundled SmolLM2, or a GGUF path)."""
+
+    def local(spec: ModelSpec) -> Any:
+        update: dict[str, Any] = {"provider": "local", "model": model}
+        if model == BUNDLED_LOCAL_MODEL:
+            update["max_tokens"] = min(spec.max_tokens, BUNDLED_MAX_TOKENS)
+        return spec.model_copy(update=update)
+
+    models = config.spec.models
+    changed = models.model_copy(update={
+        "style_transfer": local(models.style_transfer), "assistant": tuple(local(m) for m in models.assistant),
+        "user_simulator": local(models.user_simulator), "distractor": local(models.distractor)})
+    no_urls = map_connections(config, lambda c: c.model_copy(update={"base_url": None}))
+    return no_urls.model_copy(update={"spec": config.spec.model_copy(update={"models": changed})})
+
+
+# -- loading --------------------------------------------------------------------------------------
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _split_role(section: Any, where: str, pooled: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A role's keys sorted into (model spec, connection); anything else is an unknown key."""
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}: must be a mapping")
+    model, connection = {}, {}
+    for key, value in section.items():
+        if key in _CONNECTION_KEYS:
+            connection[key] = value
+        elif key in _MODEL_KEYS and (pooled or key != "weight"):
+            model[key] = value
+        else:
+            raise ConfigError(f"{where}.{key}: unknown key")
+    return model, connection
+
+
+def _roles(llm: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`llm` into (models, connections), `llm.default` applied to every role and pool model."""
+    unknown = sorted(set(llm) - {"default", *ROLES})
+    if unknown:
+        raise ConfigError(f"llm.{unknown[0]}: unknown key (expected default, {', '.join(ROLES)})")
+    default = llm.get("default") or {}
+    if not isinstance(default, Mapping):
+        raise ConfigError("llm.default: must be a mapping")
+    models: dict[str, Any] = {}
+    links: dict[str, Any] = {}
+    for role in ROLES:
+        section = llm.get(role) or {}
+        if not isinstance(section, Mapping):
+            raise ConfigError(f"llm.{role}: must be a mapping")
+        if role != "assistant":
+            models[role], links[role] = _split_role(_merge(default, section), f"llm.{role}", pooled=False)
+            continue
+        pool = section.get("model_pool", [{}])
+        if not isinstance(pool, (list, tuple)) or not pool:
+            raise ConfigError("llm.assistant.model_pool: must be a non-empty list")
+        base = _merge(default, {k: v for k, v in section.items() if k != "model_pool"})
+        split = [_split_role(_merge(base, entry) if isinstance(entry, Mapping) else entry,
+                             f"llm.assistant.model_pool[{i}]", pooled=True) for i, entry in enumerate(pool)]
+        models[role], links[role] = [m for m, _ in split], [c for _, c in split]
+    return models, links
+
+
+# Where a validation error's location came from in the file.
+_ORIGIN = {("spec", "models"): "llm", ("connections",): "llm", ("spec",): ""}
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    for prefix, origin in sorted(_ORIGIN.items(), key=lambda item: -len(item[0])):
+        if tuple(parts[:len(prefix)]) == prefix:
+            parts = ([origin] if origin else []) + parts[len(prefix):]
+            break
+    if parts[:2] == ["llm", "assistant"] and len(parts) > 2 and parts[2].isdigit():
+        parts[1:3] = [f"assistant.model_pool[{parts[2]}]"]
+    return ".".join(parts) or "(root)"
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for err in error.errors():
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{source}: {_location(err['loc'])}: {msg}")
+    return "; ".join(lines)
+
+
+def _read(source: str | Path) -> Any:
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+
+
+SECTIONS = ("seed", "llm", "generation", "distractor", "retry", "splits", "pricing")
+
+
+def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None = None) -> PersonasimConfig:
+    """Load and validate a config from a YAML path, a dict, or nothing (the offline defaults)."""
+    if isinstance(source, PersonasimConfig):
+        return source
+    origin = "config" if source is None or isinstance(source, Mapping) else str(source)
+    raw = {} if source is None else dict(source) if isinstance(source, Mapping) else _read(source)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{origin}: top level must be a mapping of sections")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{origin}: {unknown[0]}: unknown key (sections: {', '.join(SECTIONS)})")
+    llm = raw.get("llm") or {}
+    if not isinstance(llm, Mapping):
+        raise ConfigError(f"{origin}: llm: must be a mapping")
+    try:
+        models, links = _roles(llm)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor") if k in raw}}
+    document = {"spec": spec, "connections": links, **{k: raw[k] for k in ("retry", "splits", "pricing") if k in raw}}
+    try:
+        return PersonasimConfig.model_validate(document)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None

@@ -1,0 +1,80 @@
+"""Run options: how the models are reached and how hard to try. None of it changes what is generated.
+
+Kept apart from the generation spec so the dataset's fingerprint is the spec's hash alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import Field, model_validator
+
+from personasim.config.spec import ModelSpec, Section
+
+
+class Connection(Section):
+    """How one role's model is reached. The API key is never here: only the variable that holds it."""
+
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout: float = Field(60.0, gt=0, le=3600)
+    # Client-side limits, per endpoint (base_url + key), shared by all roles; set them in llm.default.
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    max_concurrent_requests: int | None = Field(None, ge=1, le=10_000)
+
+
+class RoleConnections(Section):
+    style_transfer: Connection = Field(default_factory=Connection)
+    assistant: tuple[Connection, ...] = Field(default=(Connection(),), min_length=1)
+    user_simulator: Connection = Field(default_factory=Connection)
+    distractor: Connection = Field(default_factory=Connection)
+
+    def all(self) -> list[Connection]:
+        return [self.style_transfer, *self.assistant, self.user_simulator, self.distractor]
+
+
+class RetryPolicy(Section):
+    """The one retry policy of a run, for the client and the orchestrator alike.
+
+    A transient error (429, 5xx, timeout, dropped connection, malformed body) is retried per call
+    up to `max_retries` times, waiting as the server says (Retry-After) or with exponential
+    backoff and jitter, at most `max_wait` seconds. A pair whose call still fails is tried again
+    from the start, `pair_attempts` times in all. A permanent error (400, 401, 403, 404, 422,
+    context length, content filter) fails the pair at once.
+    """
+
+    max_retries: int = Field(5, ge=0, le=50)
+    max_wait: float = Field(60.0, gt=0, le=600)
+    pair_attempts: int = Field(2, ge=1, le=10)
+
+
+class SplitConfig(Section):
+    """Train/validation/test shares; a persona's samples all land in one split."""
+
+    train: float = Field(0.8, ge=0.0, le=1.0)
+    validation: float = Field(0.1, ge=0.0, le=1.0)
+    test: float = Field(0.1, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitConfig:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + validation + test must be 1.0, got {total:g}")
+        return self
+
+
+class PriceConfig(Section):
+    """USD per one million tokens."""
+
+    input_per_1m: float = Field(ge=0.0)
+    output_per_1m: float = Field(ge=0.0)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a role's client needs: the model it writes with and how it is reached."""
+
+    role: str
+    model: ModelSpec
+    connection: Connection

@@ -1,0 +1,93 @@
+"""The stages of one pair: plan (style transfer, target length), noise, the turn loop.
+
+Every random choice comes from a stream named by (seed, interaction id, purpose), so a pair's
+conversation is the same whatever thread, process or batch runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from personasim.config import GenerationSpec
+from personasim.distractor import Distractor
+from personasim.llm.ledger import Ledger
+from personasim.records import Interaction, Message, NoiseResult, Pair, Plan, StopReason
+from personasim.rng import stream
+from personasim.roles.assistant import AssistantModel
+from personasim.roles.style_transfer import StyleTransfer
+from personasim.roles.user_simulator import UserFeedbackModel
+
+
+def interaction_id_for(pair: Pair, seed: int, fingerprint: str) -> str:
+    """Stable across reruns of the same pair, seed and spec, so a rerun finds what is stored."""
+    digest = hashlib.sha256("\x1f".join((pair.persona_id, pair.query_key, str(seed), fingerprint)).encode())
+    return "ix-" + digest.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The four roles of a run, built once and shared by every pair."""
+
+    style_transfer: StyleTransfer
+    assistant: AssistantModel
+    user: UserFeedbackModel
+    distractor: Distractor | None
+
+
+class Stages:
+    def __init__(self, spec: GenerationSpec, roles: Roles) -> None:
+        self.spec = spec
+        self.roles = roles
+        self.seed = spec.seed
+        self.fingerprint = spec.fingerprint()
+
+    def interaction_id(self, pair: Pair) -> str:
+        return interaction_id_for(pair, self.seed, self.fingerprint)
+
+    def plan(self, pair: Pair, interaction_id: str, ledger: Ledger, target_turns: int | None = None) -> Plan:
+        """Style transfer (unless an adapted query is given) and the conversation's target length."""
+        if pair.adapted_query is not None:
+            initial, transferred = pair.adapted_query, False
+        else:
+            initial, transferred = self.roles.style_transfer.rewrite(
+                pair.original_query, pair.persona_features, stream(self.seed, interaction_id, "transfer"), ledger)
+        gen = self.spec.generation
+        target = target_turns or pair.target_turns or gen.target_turns
+        if target is None:
+            target = stream(self.seed, interaction_id, "turns").randint(gen.min_turns, gen.max_turns)
+        return Plan(pair, interaction_id, initial, transferred, max(gen.min_turns, min(gen.max_turns, target)))
+
+    def noise(self, interaction_id: str, turn: int, text: str, ledger: Ledger) -> NoiseResult:
+        """Noise for one user turn, from the turn's own random stream."""
+        if self.roles.distractor is None:
+            return NoiseResult.clean(text)
+        return self.roles.distractor.noise(text, stream(self.seed, interaction_id, "distractor", turn), ledger)
+
+    def converse(self, plan: Plan, first: NoiseResult, ledger: Ledger) -> Interaction:
+        """The turn loop: the assistant sees noisy text; follow-ups are noised as they are written."""
+        pair, roles = plan.pair, self.roles
+        client = roles.assistant.choose(stream(self.seed, plan.interaction_id, "pool"))
+        messages: list[Message] = []
+        noise, turn = first, 1
+        stop: StopReason = "target_reached"
+        while True:
+            messages.append(Message("user", noise.noisy_text, turn=turn, clean_text=noise.original_text, noise=noise))
+            reply = roles.assistant.answer(client, noise.noisy_text, messages[:-1], pair.system_prompt, ledger)
+            messages.append(Message("assistant", reply.text, turn=turn, model=client.model, provider=client.provider))
+            follow_up = roles.user.next_turn(pair.persona_features, messages, turn, plan.target_turns, ledger)
+            if follow_up is None:
+                if turn < min(plan.target_turns, self.spec.generation.max_turns):
+                    stop = "satisfied"
+                break
+            turn += 1
+            noise = self.noise(plan.interaction_id, turn, follow_up, ledger)
+        return Interaction(
+            interaction_id=plan.interaction_id, persona_id=pair.persona_id,
+            persona_features=dict(pair.persona_features), original_query=pair.original_query,
+            initial_query=plan.initial_query, messages=messages, num_turns=turn, query_id=pair.query_id,
+            target_turns=plan.target_turns, stop_reason=stop, style_transferred=plan.style_transferred,
+            system_prompt=pair.system_prompt, assistant_model=client.model, assistant_provider=client.provider,
+            config_fingerprint=self.fingerprint, seed=self.seed, pair_metadata=dict(pair.metadata),
+            usage=tuple(ledger.usage),
+        )

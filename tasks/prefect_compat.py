@@ -1,0 +1,157 @@
+"""Every place personasim works around Prefect (or Dask and Ray under it), in one module.
+
+Each has a test in tests/integration/test_prefect_compat.py that fails if Prefect's behaviour
+changes, so a Prefect upgrade says at once which of these can go.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from personasim.config import PersonasimConfig
+from personasim.dataset import Dataset
+from personasim.engine import Engine
+
+T = TypeVar("T")
+IDLE_SECONDS = 600.0
+
+
+class Sealed(Generic[T]):
+    """A task input or result that task runners pass whole.
+
+    Prefect walks lists, tuples, dicts, dataclasses and pydantic models in every task's inputs
+    and results looking for futures (a large share of a flow's CPU with thousands of pairs), and
+    Dask rebuilds tuples, so Prefect's own `quote` arrives on a Dask worker as a bare tuple. A
+    plain class with slots is one opaque value to both.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+def forget_result(future: PrefectFuture[Any]) -> None:
+    """Let a task result go once the flow has used it.
+
+    Prefect links every task result to its state in the flow run's `run_results` for the whole
+    run, so a run of 10k pairs would hold every interaction it made until the end.
+    """
+    context = FlowRunContext.get()
+    if context is not None and future.state.is_completed():
+        context.run_results.pop(id(future.result()), None)
+
+
+@contextmanager
+def api_for_workers(task_runner: str) -> Iterator[None]:
+    """Worker processes report their task runs to this process's Prefect API.
+
+    With no PREFECT_API_URL set, Prefect gives each process an embedded server of its own:
+    workers would start theirs (and lose them, mid-run, with the cluster). Tasks carry the
+    settings they were submitted under, so setting the URL here reaches every worker.
+    """
+    if task_runner == "thread" or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # a singleton: the one this process already runs
+    server.start()
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
+
+
+def worker_processes(task_runner: str) -> int:
+    """How many processes of the current flow's task runner share the endpoints' rate limits."""
+    context = FlowRunContext.get()
+    runner: Any = context.task_runner if context else None
+    if task_runner == "dask" and runner is not None:
+        return max(1, len(runner.client.scheduler_info(n_workers=-1)["workers"]))
+    if task_runner == "ray":
+        import ray
+
+        return max(1, math.floor(ray.cluster_resources().get("CPU", 1)))
+    return 1
+
+
+class RunHandle:
+    """What a task needs of its run (the engine, the dataset), handed to every task explicitly.
+
+    In the flow's own process (the thread runner) it carries the run's engine, built once. Sent
+    to a Dask or Ray worker it travels as (run id, config, root, concurrency) and the worker
+    builds the engine once per run: a worker process outlives runs, so it keeps a run's engine
+    while tasks use it and lets it go after `IDLE_SECONDS` without one.
+    """
+
+    __slots__ = ("run_id", "config", "dataset_root", "concurrency", "_engine", "_lock", "_active", "_last_used")
+
+    def __init__(self, run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int) -> None:
+        self.run_id, self.config, self.dataset_root = run_id, config, dataset_root
+        self.concurrency = concurrency
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+        self._active = 0
+        self._last_used = time.monotonic()
+
+    @contextmanager
+    def in_use(self) -> Iterator[RunHandle]:
+        """Held by a task while it works, so a worker never lets a busy run go."""
+        with self._lock:
+            self._active += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._last_used = time.monotonic()
+
+    def idle(self, now: float) -> bool:
+        with self._lock:
+            return self._active == 0 and now - self._last_used > IDLE_SECONDS
+
+    @property
+    def dataset(self) -> Dataset:
+        return Dataset(self.dataset_root)
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = Engine.from_config(self.config, store=self.dataset.interaction_storage(),
+                                                  concurrency=self.concurrency)
+            return self._engine
+
+    def close(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _worker_handle, (self.run_id, self.config, self.dataset_root, self.concurrency)
+
+
+_worker_runs: dict[str, RunHandle] = {}
+_worker_lock = threading.Lock()
+
+
+def _worker_handle(run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int) -> RunHandle:
+    """The run's handle in a worker process: the same one for every task of the run."""
+    now = time.monotonic()
+    with _worker_lock:
+        stale = [_worker_runs.pop(k) for k, h in list(_worker_runs.items()) if k != run_id and h.idle(now)]
+        handle = _worker_runs.get(run_id)
+        if handle is None:
+            handle = _worker_runs[run_id] = RunHandle(run_id, config, dataset_root, concurrency)
+    for old in stale:
+        old.close()
+    return handle
