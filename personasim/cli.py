@@ -94,6 +94,9 @@ def _run(args: argparse.Namespace) -> int:
         from personasim.flows.runners import runner_class
 
         runner_class(args.task_runner)
+    from personasim import watchdog
+
+    watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
     provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")

@@ -14,7 +14,7 @@ from personasim.dataset.rows import (
     message_rows,
     training_row,
     training_sample,
-    usage_row,
+    usage_rows,
 )
 from personasim.records import Failure, Interaction, Outcome
 from personasim.tasks.prefect_compat import RunHandle, Sealed
@@ -34,8 +34,8 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
         "interactions": [interaction_row(ix, run_id) for ix in interactions],
         "messages": [row for ix in interactions for row in message_rows(ix, run_id)],
         "training": [training_row(interaction_to_training_sample(ix, splits), run_id) for ix in interactions],
-        "failures": [failure_row(f, run_id) for f in failures],
-        "token_usage": [usage_row(u, run_id) for o in outcomes.value for u in o.usage],
+        "failure_log": [failure_row(f, run_id) for f in failures],
+        "token_usage": [row for o in outcomes.value for row in usage_rows(o, run_id)],
     }
     with run.in_use():
         run.dataset.write_wave(wave_id, run_date, rows)
@@ -44,8 +44,9 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
 
 @task(name="publish-statistics", cache_policy=NO_CACHE, persist_result=False)
 def publish_statistics_task(run: RunHandle) -> dict[str, Any]:
-    """stats.json for the whole dataset, and chat-format JSONL exports per split."""
+    """The current failures, stats.json for the whole dataset, and chat-format JSONL exports per split."""
     dataset = run.dataset
+    dataset.write_current_failures()
     stats = compute_statistics(dataset, run.config.pricing)
     dataset.write_json("stats.json", stats)
     samples = [training_sample(row) for row in dataset.table("training").to_pylist()]

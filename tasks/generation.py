@@ -44,4 +44,7 @@ def generate_task(run: RunHandle, pairs: Sealed[list[Pair]]) -> Sealed[list[Outc
         if task_run.run_count > 1:  # a retry: what the first try stored is kept
             triage = engine.triage(todo, in_dataset=set())
             recovered, todo = list(engine.recover(triage.recover)), triage.todo
-        return Sealed(recovered + engine.run(todo))
+        try:
+            return Sealed(recovered + engine.run(todo))
+        finally:
+            run.flush_spend()

@@ -19,6 +19,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
+from personasim.dataset.spend import SpendLog
 from personasim.engine import Engine
 
 T = TypeVar("T")
@@ -92,12 +93,14 @@ class RunHandle:
     while tasks use it and lets it go after `IDLE_SECONDS` without one.
     """
 
-    __slots__ = ("run_id", "config", "dataset_root", "concurrency", "_engine", "_lock", "_active", "_last_used")
+    __slots__ = ("run_id", "config", "dataset_root", "concurrency", "_engine", "_spend", "_lock", "_active",
+                 "_last_used")
 
     def __init__(self, run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int) -> None:
         self.run_id, self.config, self.dataset_root = run_id, config, dataset_root
         self.concurrency = concurrency
         self._engine: Engine | None = None
+        self._spend: SpendLog | None = None
         self._lock = threading.Lock()
         self._active = 0
         self._last_used = time.monotonic()
@@ -126,15 +129,26 @@ class RunHandle:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = Engine.from_config(self.config, store=self.dataset.interaction_storage(),
-                                                  concurrency=self.concurrency)
+                dataset = self.dataset
+                self._spend = SpendLog(dataset, self.run_id)
+                self._engine = Engine.from_config(self.config, store=dataset.interaction_storage(),
+                                                  concurrency=self.concurrency, spend=self._spend)
             return self._engine
+
+    def flush_spend(self) -> None:
+        """Make the calls paid for so far durable (object storage writes them per batch)."""
+        with self._lock:
+            spend = self._spend
+        if spend is not None:
+            spend.flush()
 
     def close(self) -> None:
         with self._lock:
-            engine, self._engine = self._engine, None
+            engine, spend, self._engine, self._spend = self._engine, self._spend, None, None
         if engine is not None:
             engine.close()
+        if spend is not None:
+            spend.close()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return _worker_handle, (self.run_id, self.config, self.dataset_root, self.concurrency)

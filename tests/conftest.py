@@ -96,3 +96,35 @@ def s3_root(s3_server, monkeypatch, request):
     bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
     boto3.client("s3").create_bucket(Bucket=bucket)
     return f"s3://{bucket}/datasets/run"
+
+
+def run_watched(cmd, timeout=240, env=None):
+    """Run a command, noting every process it starts (ours only, never the machine's).
+
+    Returns (exit code, stdout + stderr, the processes it had below it, as (pid, start time)).
+    """
+    import subprocess
+    import tempfile
+    import time
+
+    from personasim.watchdog import descendants
+
+    seen = set()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen |= descendants(proc.pid)
+            time.sleep(0.2)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        out.seek(0)
+        return proc.returncode, out.read(), seen
+
+
+def still_running(processes):
+    """Those of `processes` still alive (the same process: start time checked, never a recycled pid)."""
+    from personasim.watchdog import _alive
+
+    return {p for p in processes if _alive(p)}

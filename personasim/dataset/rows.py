@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from personasim.records import Failure, Interaction, Usage
+from personasim.records import Failure, Interaction, Outcome
 from personasim.training import TrainingSample
 
 
@@ -80,8 +80,8 @@ def failure_row(failure: Failure, run_id: str) -> dict[str, Any]:
     return {**failure.to_dict(), "run_id": run_id, "failed_at": datetime.now(timezone.utc)}
 
 
-def usage_row(record: Usage, run_id: str) -> dict[str, Any]:
-    row = record.to_dict()
-    row["created_at"] = _ts(record.created_at)
-    row["run_id"] = run_id
-    return row
+def usage_rows(outcome: Outcome, run_id: str) -> list[dict[str, Any]]:
+    """One row per call the pair paid for, marked with what it paid for."""
+    paid_for = "failure" if isinstance(outcome, Failure) else "interaction"
+    return [{**u.to_dict(), "created_at": _ts(u.created_at), "run_id": run_id, "outcome": paid_for}
+            for u in outcome.usage]

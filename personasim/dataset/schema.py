@@ -95,6 +95,7 @@ TOKEN_USAGE = pa.schema([
     ("latency_s", pa.float64()),
     ("created_at", TIMESTAMP),
     ("run_id", pa.string()),
+    ("outcome", pa.string()),  # what the call paid for: "interaction" or "failure"
 ])
 
 FAILURES = pa.schema([
@@ -111,10 +112,12 @@ FAILURES = pa.schema([
     ("failed_at", TIMESTAMP),
 ])
 
+# Tables written in committed waves. `failures/` is not one of them: it is the current view of
+# `failure_log/` (pairs not stored since), rewritten whole when a run publishes its statistics.
 TABLES: dict[str, pa.Schema] = {
     "interactions": INTERACTIONS,
     "messages": MESSAGES,
     "training": TRAINING,
     "token_usage": TOKEN_USAGE,
-    "failures": FAILURES,
+    "failure_log": FAILURES,
 }

@@ -1,17 +1,26 @@
-"""The statistics summary of a dataset (stats.json): counts, turns, noise, personas, tokens, cost."""
+"""The statistics summary of a dataset (stats.json): counts, turns, noise, personas, tokens, cost.
+
+`tokens` and `cost` are the dataset's own: the calls its interactions paid for, the same after
+any number of kills and resumes as for one clean run. `spent` is everything paid for into the
+dataset, failed and interrupted pairs included.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from personasim.config import PriceConfig
+from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
 
 
-def estimate_cost(tokens_by_model: dict[str, dict[str, int]], pricing: dict[str, PriceConfig]) -> dict[str, Any]:
+def estimate_cost(tokens_by_model: Mapping[str, Mapping[str, int]], pricing: Mapping[str, PriceConfig]
+                  ) -> dict[str, Any]:
     """USD from the config's price table; models without a price are listed, not guessed."""
     total, by_model, unpriced = 0.0, {}, []
     for model, tokens in sorted(tokens_by_model.items()):
@@ -25,34 +34,43 @@ def estimate_cost(tokens_by_model: dict[str, dict[str, int]], pricing: dict[str,
     return {"total_usd": round(total, 6), "by_model": by_model, "unpriced_models": unpriced}
 
 
-def _tokens_by(table, key: str) -> dict[str, dict[str, int]]:
+def tokens_by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, int]]:
+    """Calls and tokens of usage rows, grouped by `key` (model, module)."""
     out: dict[str, dict[str, int]] = {}
-    if table.num_rows == 0:
-        return out
-    grouped = table.group_by(key).aggregate([("input_tokens", "sum"), ("output_tokens", "sum"),
-                                             ("input_tokens", "count")])
-    for row in grouped.to_pylist():
-        out[row[key]] = {"calls": row["input_tokens_count"], "input_tokens": row["input_tokens_sum"],
-                         "output_tokens": row["output_tokens_sum"]}
+    for row in rows:
+        totals = out.setdefault(row[key], {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        totals["calls"] += 1
+        totals["input_tokens"] += row["input_tokens"]
+        totals["output_tokens"] += row["output_tokens"]
     return out
 
 
-def compute_statistics(dataset: Dataset, pricing: dict[str, PriceConfig] | None = None) -> dict[str, Any]:
+def _books(rows: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> dict[str, Any]:
+    by_model = tokens_by(rows, "model")
+    return {
+        "calls": len(rows),
+        "input_tokens": sum(r["input_tokens"] for r in rows),
+        "output_tokens": sum(r["output_tokens"] for r in rows),
+        "by_module": tokens_by(rows, "module"), "by_model": by_model,
+        "cost": estimate_cost(by_model, pricing),
+    }
+
+
+def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | None = None) -> dict[str, Any]:
+    prices = pricing or {}
     ix = dataset.table("interactions", ["interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns",
                                         "noise_layers", "assistant_model"])
-    usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens"])
-    failures = dataset.table("failures", ["interaction_id", "reason"])
-    done = set(ix.column("interaction_id").to_pylist())
-    open_failures = {i: r for i, r in zip(failures.column("interaction_id").to_pylist(),
-                                          failures.column("reason").to_pylist(), strict=True) if i not in done}
+    usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens", "outcome"])
+    paid_by_interactions = usage.filter(pc.equal(usage.column("outcome"), pa.scalar("interaction"))).to_pylist()
+    failures = dataset.table("failures", ["reason"])
     n = ix.num_rows
     user_turns = pc.sum(ix.column("user_turns")).as_py() or 0
     noised = pc.sum(ix.column("noised_turns")).as_py() or 0
     layers = Counter(layer for row in ix.column("noise_layers").to_pylist() for layer in (row or []))
-    tokens_by_model = _tokens_by(usage, "model")
+    books = _books(paid_by_interactions, prices)
     return {
         "interactions": n,
-        "failed_pairs": len(open_failures),
+        "failed_pairs": failures.num_rows,
         "personas": len(set(ix.column("persona_id").to_pylist())),
         "messages": int(pc.sum(ix.column("num_turns")).as_py() or 0) * 2,
         "avg_turns": round((pc.mean(ix.column("num_turns")).as_py() or 0.0), 3) if n else 0.0,
@@ -61,13 +79,9 @@ def compute_statistics(dataset: Dataset, pricing: dict[str, PriceConfig] | None 
         "layer_distribution": dict(sorted(layers.items())),
         "persona_distribution": dict(sorted(Counter(ix.column("persona_id").to_pylist()).items())),
         "assistant_model_distribution": dict(sorted(Counter(ix.column("assistant_model").to_pylist()).items())),
-        "tokens": {
-            "calls": usage.num_rows,
-            "input_tokens": int(pc.sum(usage.column("input_tokens")).as_py() or 0),
-            "output_tokens": int(pc.sum(usage.column("output_tokens")).as_py() or 0),
-            "by_module": _tokens_by(usage, "module"),
-            "by_model": tokens_by_model,
-        },
-        "cost": estimate_cost(tokens_by_model, pricing or {}),
-        "failure_reasons": dict(Counter(r.split(":")[0] for r in open_failures.values()).most_common(10)),
+        "tokens": {k: v for k, v in books.items() if k != "cost"},
+        "cost": books["cost"],
+        "spent": _books(read_spend(dataset), prices),
+        "failure_reasons": dict(Counter(r.split(":")[0] for r in failures.column("reason").to_pylist()
+                                        ).most_common(10)),
     }

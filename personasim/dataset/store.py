@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from personasim.dataset.object_store import ObjectInteractionStorage
-from personasim.dataset.schema import TABLES
+from personasim.dataset.schema import FAILURES, TABLES
 from personasim.errors import StorageError
 from personasim.fsio import atomic_write_bytes
 from personasim.interaction_generator.storage import InteractionStorage
@@ -31,6 +31,8 @@ from personasim.interaction_generator.storage import InteractionStorage
 COMMITS = "_commits"
 STORE = "_store"
 LOCK = "_run.lock"
+CURRENT_FAILURES = "failures/current.parquet"
+SCHEMAS = {**TABLES, "failures": FAILURES}
 _PART = re.compile(r"^part-(?P<wave>.+)\.parquet$")
 
 
@@ -92,6 +94,10 @@ class Dataset:
                 lock_path.unlink(missing_ok=True)
 
     # -- files --------------------------------------------------------------------------------
+    def list_files(self, name: str) -> list[pafs.FileInfo]:
+        """Every file below `name` (relative to the root)."""
+        return self._list(self.path(name))
+
     def _list(self, directory: str) -> list[pafs.FileInfo]:
         info = self.fs.get_file_info(directory)
         if info.type == pafs.FileType.NotFound:
@@ -125,7 +131,8 @@ class Dataset:
                                ) from None
 
     def prepare(self) -> list[str]:
-        """Create the root and delete part files that no commit marker names (a crashed wave)."""
+        """Create the root; delete part files that no commit marker names (a crashed wave) and the
+        temporary files a killed write left anywhere in the dataset."""
         try:
             self.fs.create_dir(self.base, recursive=True)
         except OSError as exc:
@@ -135,10 +142,13 @@ class Dataset:
         for table in TABLES:
             for info in self._list(self.path(table)):
                 match = _PART.match(info.base_name)
-                stale_tmp = info.base_name.startswith(".") and info.base_name.endswith(".tmp")
-                if stale_tmp or (match and match["wave"] not in committed):
+                if match and match["wave"] not in committed:
                     self.fs.delete_file(info.path)
                     removed.append(info.path)
+        if self.local:  # object storage has no temporary files: every write is one PUT
+            for tmp in Path(self.base).rglob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed.append(str(tmp))
         return removed
 
     def write_wave(self, wave_id: str, run_date: str, rows: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -180,14 +190,32 @@ class Dataset:
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A table's rows with its partition columns (run_date, split), or an empty table."""
         directory = self.path(name)
-        if not any(_PART.match(f.base_name) for f in self._list(directory)):
-            schema = TABLES[name]
+        if not any(f.base_name.endswith(".parquet") and not f.base_name.startswith(".")
+                   for f in self._list(directory)):
+            schema = SCHEMAS[name]
             return schema.empty_table().select(columns) if columns else schema.empty_table()
         dataset = ds.dataset(directory, format="parquet", filesystem=self.fs, partitioning="hive")
         return dataset.to_table(columns=columns)
 
     def interaction_ids(self) -> set[str]:
         return set(self.table("interactions", ["interaction_id"]).column(0).to_pylist())
+
+    def write_current_failures(self) -> int:
+        """`failures/`: each pair's latest failure from the log, unless it has been stored since.
+
+        Always written (empty when nothing failed), so `failures/` reads like every other table.
+        """
+        log = self.table("failure_log").sort_by([("failed_at", "descending")])
+        done = self.interaction_ids()
+        seen: set[str] = set()
+        keep = []
+        for index, interaction_id in enumerate(log.column("interaction_id").to_pylist()):
+            if interaction_id not in done and interaction_id not in seen:
+                seen.add(interaction_id)
+                keep.append(index)
+        current = log.take(pa.array(keep, type=pa.int64())).select(FAILURES.names).cast(FAILURES)
+        self._write_table(self.path(CURRENT_FAILURES), current)
+        return current.num_rows
 
 
 def _read_lock(path: Path) -> dict[str, Any] | None:

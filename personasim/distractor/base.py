@@ -37,12 +37,7 @@ class BaseDistractor:
             return random.Random(self._rng.getrandbits(64))
 
     def inject_noise(self, text: str, rng: random.Random | None = None, force: bool = False) -> NoiseResult:
-        ledger = Ledger()
-        try:
-            return self.noise(text, rng or self._draw(), ledger, force)
-        finally:
-            if self.usage is not None:
-                self.usage.extend(ledger.usage)
+        return self.noise(text, rng or self._draw(), Ledger(log=self.usage), force)
 
     def generate_noisy_versions(self, text: str, num_versions: int = 3,
                                 rng: random.Random | None = None) -> list[NoisyVersion]:

@@ -17,7 +17,7 @@ from personasim.distractor import Distractor, build_distractor
 from personasim.engine.stages import Roles, Stages
 from personasim.errors import LLMCallError
 from personasim.llm.factory import RoleClients, build_clients
-from personasim.llm.ledger import Ledger, UsageLog
+from personasim.llm.ledger import Ledger, SpendSink, UsageLog
 from personasim.records import Failure, Interaction, Outcome, Pair, Stage
 from personasim.roles.assistant import AssistantModel
 from personasim.roles.style_transfer import StyleTransfer
@@ -79,9 +79,11 @@ class Engine:
 
     @classmethod
     def from_config(cls, config: PersonasimConfig, *, store: InteractionStore | None = None,
-                    concurrency: int = 8) -> Engine:
+                    concurrency: int = 8, spend: SpendSink | None = None) -> Engine:
+        """Clients, roles and the configured distractor, built once. With a `spend` sink (a
+        pipeline run) every call goes there as it returns and only totals stay in memory."""
         clients = build_clients(config)
-        spent = UsageLog()
+        spent = UsageLog(keep=spend is None, sink=spend)
         roles = build_roles(config, clients, configured_distractor(config, clients, spent), spent)
         return cls(config, roles, clients, store=store, concurrency=concurrency, spent=spent)
 
@@ -96,31 +98,28 @@ class Engine:
         permanent one fails it at once. Every call made on the way is in the record's usage.
         """
         interaction_id = self.interaction_id(pair)
-        ledger = Ledger(interaction_id)
+        ledger = Ledger(interaction_id, self.spent)
         attempts = self.retry.pair_attempts
-        try:
-            for attempt in range(1, attempts + 1):
-                stage: Stage = "style_transfer"
-                try:
-                    plan = self.stages.plan(pair, interaction_id, ledger, target_turns)
-                    stage = "noise"
-                    first = self.stages.noise(interaction_id, 1, plan.initial_query, ledger)
-                    stage = "turn_loop"
-                    interaction = self.stages.converse(plan, first, ledger)
-                except LLMCallError as exc:
-                    if exc.permanent or attempt == attempts:
-                        log.warning("no interaction for %s: %s", pair.source or pair.persona_id, exc)
-                        return Failure(interaction_id, pair.persona_id, pair.query_id, pair.original_query,
-                                       pair.source, stage, str(exc), attempt, exc.permanent, tuple(ledger.usage))
-                    log.warning("pair %s/%s failed (attempt %d of %d): %s", pair.persona_id, pair.query_key,
-                                attempt, attempts, exc)
-                    continue
-                if self.store is not None:
-                    self.store.save(interaction)
-                return interaction
-            raise AssertionError("unreachable: the last attempt returns")
-        finally:
-            self.spent.extend(ledger.usage)
+        for attempt in range(1, attempts + 1):
+            stage: Stage = "style_transfer"
+            try:
+                plan = self.stages.plan(pair, interaction_id, ledger, target_turns)
+                stage = "noise"
+                first = self.stages.noise(interaction_id, 1, plan.initial_query, ledger)
+                stage = "turn_loop"
+                interaction = self.stages.converse(plan, first, ledger)
+            except LLMCallError as exc:
+                if exc.permanent or attempt == attempts:
+                    log.warning("no interaction for %s: %s", pair.source or pair.persona_id, exc)
+                    return Failure(interaction_id, pair.persona_id, pair.query_id, pair.original_query,
+                                   pair.source, stage, str(exc), attempt, exc.permanent, tuple(ledger.usage))
+                log.warning("pair %s/%s failed (attempt %d of %d): %s", pair.persona_id, pair.query_key,
+                            attempt, attempts, exc)
+                continue
+            if self.store is not None:
+                self.store.save(interaction)
+            return interaction
+        raise AssertionError("unreachable: the last attempt returns")
 
     # -- many pairs -----------------------------------------------------------------------------
     @property

@@ -76,7 +76,7 @@ class LLMClient:
         self.throttle.settle(estimate, completion.input_tokens + completion.output_tokens)
         usage = Usage(self.role, prompt.operation, completion.model, completion.provider, completion.input_tokens,
                       completion.output_tokens, round(latency, 6), ledger.interaction_id)
-        ledger.usage.append(usage)
+        ledger.add(usage)
         return Reply(completion.text, completion.finish_reason, usage)
 
     def _log_retry(self, state: RetryCallState) -> None:

@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion
 
 from personasim.config import Connection, ModelSpec
 from personasim.errors import ConfigError
-from personasim.llm.retry import MalformedCompletion
+from personasim.llm.retry import ContentFiltered, MalformedCompletion
 from personasim.llm.types import Completion, Prompt
 
 # Sent with every request so proxies, logs and test servers can tell the calls apart.
@@ -48,6 +48,8 @@ class OpenAIBackend:
         response = self._client.post("/chat/completions", cast_to=ChatCompletion, body=body,
                                      options={"headers": {OPERATION_HEADER: prompt.operation}})
         choices = getattr(response, "choices", None)
+        if choices and choices[0].finish_reason == "content_filter":
+            raise ContentFiltered(f"the endpoint's content filter stopped the reply to {prompt.operation}")
         if not choices or choices[0].message is None or not (choices[0].message.content or "").strip():
             raise MalformedCompletion(f"no completion text in the response to {prompt.operation}")
         usage = response.usage

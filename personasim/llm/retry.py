@@ -15,6 +15,10 @@ class MalformedCompletion(Exception):
     """The endpoint answered 2xx but the body held no usable completion."""
 
 
+class ContentFiltered(Exception):
+    """The endpoint's content filter stopped the reply: asking again gets the same answer."""
+
+
 _TRANSIENT = (
     openai.RateLimitError,
     openai.InternalServerError,

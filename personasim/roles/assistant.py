@@ -71,12 +71,7 @@ class AssistantModel:
     def respond(self, user_query: str, conversation_history: list[Message], system_prompt: str | None = None) -> str:
         """Answer `user_query` given the earlier messages, with this thread's locked model (or a drawn one)."""
         client = getattr(self._local, "client", None) or self.choose(self._draw())
-        ledger = Ledger()
-        try:
-            return self.answer(client, user_query, conversation_history, system_prompt, ledger).text
-        finally:
-            if self.usage is not None:
-                self.usage.extend(ledger.usage)
+        return self.answer(client, user_query, conversation_history, system_prompt, Ledger(log=self.usage)).text
 
 
 def offline_answer(user_query: str, first_query: str, turn: int, rng: random.Random) -> str:

@@ -78,12 +78,7 @@ class UserFeedbackModel:
         history = list(conversation_history)
         if not history or history[-1].content != assistant_response:
             history.append(Message("assistant", assistant_response, turn=current_turn))
-        ledger = Ledger()
-        try:
-            return self.next_turn(persona_features, history, current_turn, target_turns, ledger)
-        finally:
-            if self.usage is not None:
-                self.usage.extend(ledger.usage)
+        return self.next_turn(persona_features, history, current_turn, target_turns, Ledger(log=self.usage))
 
 
 def offline_follow_up(persona: Mapping[str, str], first_query: str, may_stop: bool, rng: random.Random) -> str:

@@ -26,7 +26,7 @@ OPERATION_HEADER = "x-personasim-operation"
 
 @dataclass
 class Fault:
-    """One injected failure. kind: status | slow | malformed | drop."""
+    """One injected failure. kind: status | slow | malformed | drop | content_filter."""
 
     kind: str
     status: int = 500
@@ -312,6 +312,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+        elif fault.kind == "content_filter":
+            owner._record(operation, body, auth, "content_filter")
+            self._send_json(200, {"id": "chatcmpl-f", "object": "chat.completion", "created": int(time.time()),
+                                  "model": body.get("model", "fake-model"),
+                                  "choices": [{"index": 0, "finish_reason": "content_filter",
+                                               "message": {"role": "assistant", "content": ""}}],
+                                  "usage": {"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}})
         elif fault.kind == "drop":
             owner._record(operation, body, auth, "drop")
             self.close_connection = True

@@ -1,6 +1,7 @@
 """Runs killed with SIGKILL at five points, each rerun resuming, end with every pair exactly once."""
 
 import collections
+import json
 import os
 import re
 import signal
@@ -52,7 +53,9 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
     killed = []
     with FakeOpenAIServer(latency=0.03) as server:
         cfg = write_config(tmp_path / "c.yaml", {"seed": 3, **server_config(server.base_url),
-                                                 "distractor": {"activation_probability": 0.3}})
+                                                 "distractor": {"activation_probability": 0.3},
+                                                 "pricing": {"fake-model": {"input_per_1m": 1.0,
+                                                                            "output_per_1m": 4.0}}})
         for name, condition in KILL_POINTS:
             start = progress(root)
             proc = subprocess.Popen(
@@ -78,6 +81,9 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
 
         summary = generate_interactions(input_path=str(pairs), dataset_root=str(root), config_path=str(cfg),
                                         max_concurrency=4)
+        answered = server.stats.ok
+        clean = generate_interactions(input_path=str(pairs), dataset_root=str(tmp_path / "clean"),
+                                      config_path=str(cfg), max_concurrency=4)["statistics"]
     assert len(killed) >= 4, killed
     assert summary["failed"] == 0 and summary["done"] + summary["skipped"] + summary["recovered"] >= PAIRS
 
@@ -92,3 +98,49 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
     for path in root.glob("*/**/*.parquet"):  # every file reads back
         pq.read_table(path)
     assert progress(root).uncommitted_parts == 0
+
+    # the books: the resumed dataset reports exactly what a clean run of the same pairs does
+    stats = json.loads((root / "stats.json").read_text())
+    for key in ("calls", "input_tokens", "output_tokens"):
+        assert stats["tokens"][key] == clean["tokens"][key] > 0, key
+    assert stats["cost"]["total_usd"] == clean["cost"]["total_usd"] > 0
+    assert stats["tokens"]["calls"] == sum(tables["interactions"].column("llm_calls").to_pylist())
+    # and what the killed runs paid for is not lost: every answered call is in `spent`, save the
+    # few answered in the instant before a kill, which the killed process never received
+    assert stats["tokens"]["calls"] < stats["spent"]["calls"] <= answered
+    assert answered - stats["spent"]["calls"] <= 3 * len(killed)
+    assert not list(root.rglob(".*.tmp"))  # what the kills left half-written was cleared
+
+
+def test_after_sigkill_of_the_command_no_process_of_the_run_is_left(tmp_path, monkeypatch):
+    """Only the CLI's own process is killed: its Prefect API server, Dask workers and watchdog
+    must not outlive it. The test looks only at processes it started."""
+    from conftest import still_running
+
+    from personasim.watchdog import descendants
+
+    monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-crash")
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 40)
+    with FakeOpenAIServer(latency=0.3) as server:
+        cfg = write_config(tmp_path / "c.yaml", {"seed": 3, **server_config(server.base_url)})
+        proc = subprocess.Popen([sys.executable, "-m", "personasim", "run", "--input", str(pairs), "--output",
+                                 str(tmp_path / "ds"), "--config", str(cfg), "--max-concurrency", "4",
+                                 "--task-runner", "dask", "--workers", "2"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seen: set = set()
+        try:
+            deadline = time.monotonic() + 120
+            while not list((tmp_path / "ds" / "_store").glob("ix-*.json")) and time.monotonic() < deadline:
+                seen |= descendants(proc.pid)
+                time.sleep(0.1)
+            seen |= descendants(proc.pid)
+            assert proc.poll() is None and len(seen) >= 4  # watchdog, API server, two workers (at least)
+            proc.kill()
+            proc.wait()
+            deadline = time.monotonic() + 10
+            while still_running(seen) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not still_running(seen)
+        finally:
+            for pid, _ in still_running(seen):
+                os.kill(pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ import pytest
 from conftest import write_config, write_pairs
 
 from personasim.dataset import Dataset
-from personasim.dataset.schema import TABLES
+from personasim.dataset.schema import FAILURES, TABLES
 from personasim.llm import operations as op
 from personasim.testing import Fault
 
@@ -40,8 +40,9 @@ def test_n_pairs_in_n_interactions_out_with_the_declared_schema(tmp_path, remote
     assert len(usage) == llm_server.stats.ok == summary["llm_calls"]
     assert summary["input_tokens"] == llm_server.stats.prompt_tokens
     assert sum(r["input_tokens"] for r in usage) == llm_server.stats.prompt_tokens
-    for table, schema in TABLES.items():
-        if table == "failures":  # no failure, no file
+    assert table_rows(tmp_path / "ds", "failures") == []  # the current view exists, empty
+    for table, schema in {**TABLES, "failures": FAILURES}.items():
+        if table == "failure_log":  # no failure, no file
             assert not (tmp_path / "ds" / table).exists()
             continue
         for fragment in ds.dataset(f"{tmp_path}/ds/{table}", format="parquet").files:
@@ -86,6 +87,9 @@ def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, 
     assert all("from p3" in json.dumps(r.body) for r in llm_server.requests[before:])
     assert len(table_rows(tmp_path / "ds", "interactions")) == 5
     assert json.loads((tmp_path / "ds" / "stats.json").read_text())["failed_pairs"] == 0
+    assert table_rows(tmp_path / "ds", "failures") == []  # stored since: no longer failed
+    [logged] = table_rows(tmp_path / "ds", "failure_log")  # the history keeps it
+    assert logged["persona_id"] == "p3"
 
 
 def test_a_transient_failure_is_retried_per_call_then_per_pair_and_counted(tmp_path, remote_config, llm_server):

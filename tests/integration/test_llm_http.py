@@ -60,11 +60,14 @@ def test_transient_failures_are_retried(client, llm_server, fault):
     assert answered[-1] == "ok" and len(answered) == 2
 
 
-@pytest.mark.parametrize("status", [400, 401, 404])
-def test_client_errors_are_not_retried(client, llm_server, status):
-    llm_server.inject(Fault("status", status))
+@pytest.mark.parametrize("fault", [Fault("status", 400), Fault("status", 401), Fault("status", 403),
+                                   Fault("status", 404), Fault("status", 422), Fault("content_filter")],
+                         ids=["400", "401", "403", "404", "422", "content-filter"])
+def test_permanent_errors_are_not_retried(client, llm_server, fault):
+    llm_server.inject(fault)
     ledger = Ledger()
-    with pytest.raises(LLMCallError, match=f"HTTP {status}") as err:
+    reason = "content filter" if fault.kind == "content_filter" else f"HTTP {fault.status}"
+    with pytest.raises(LLMCallError, match=reason) as err:
         call(client, ledger=ledger)
     assert err.value.permanent
     assert len(llm_server.requests) == 1

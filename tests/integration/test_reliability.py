@@ -137,7 +137,7 @@ def test_api_keys_never_reach_logs_errors_artifacts_or_datasets(tmp_path, remote
     for path in (tmp_path / "ds").rglob("*"):
         if path.is_file() and path.suffix != ".parquet":
             texts.append(path.read_text(errors="replace"))
-    for table in ("interactions", "messages", "training", "token_usage", "failures"):
+    for table in ("interactions", "messages", "training", "token_usage", "failures", "failure_log"):
         texts.append(json.dumps(rows(tmp_path / "ds", table), default=str))
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()

@@ -6,7 +6,7 @@ import json
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
-from conftest import write_config, write_pairs
+from conftest import run_watched, still_running, write_config, write_pairs
 
 from personasim.config import load_config, with_request_limit, with_worker_share
 from personasim.dataset import Dataset
@@ -225,20 +225,17 @@ def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path
 @pytest.mark.slow
 def test_the_command_line_on_a_dask_cluster_with_the_embedded_api_leaves_no_server_behind(tmp_path):
     """With no PREFECT_API_URL, workers must use the run's embedded API, not start their own."""
-    import subprocess
     import sys
+    import time
 
-    def prefect_servers():
-        found = subprocess.run(["pgrep", "-f", "prefect.server.api.server:create_app"], capture_output=True,
-                               text=True)
-        return set(found.stdout.split())
-
-    before = prefect_servers()
     pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
-    run = subprocess.run([sys.executable, "-m", "personasim", "run", "--input", str(pairs), "--output",
-                          str(tmp_path / "ds"), "--task-runner", "dask", "--workers", "2"],
-                         capture_output=True, text=True, timeout=240)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "6 done, 0 failed" in run.stdout and "Traceback" not in run.stdout + run.stderr
+    code, out, processes = run_watched([sys.executable, "-m", "personasim", "run", "--input", str(pairs), "--output",
+                                        str(tmp_path / "ds"), "--task-runner", "dask", "--workers", "2"])
+    assert code == 0, out[-3000:]
+    assert "6 done, 0 failed" in out and "Traceback" not in out
     assert read_table(str(tmp_path / "ds"), "interactions").num_rows == 6
-    assert prefect_servers() <= before
+    assert processes  # the run had its server and workers below it; none of them outlives it
+    deadline = time.monotonic() + 10
+    while still_running(processes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not still_running(processes)
