@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit, with_worker_share
 from personasim.dataset import Dataset, estimate_cost
+from personasim.dataset.quality import as_markdown
 from personasim.flows.runners import TaskRunnerName, build_task_runner
 from personasim.inputs import load_input
 from personasim.records import Failure, Outcome, Usage, usage_totals
@@ -169,6 +170,8 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
     }
     create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
                           description=f"personasim run {run_id} into {params.dataset_root}")
+    create_markdown_artifact(key="personasim-quality", markdown=as_markdown(stats["quality"]),
+                             description=f"quality of the dataset {params.dataset_root} after run {run_id}")
     logger.info("run %s: %d done, %d failed, %d skipped, %d recovered", run_id, tally.done, tally.failed,
                 len(triage.skipped), tally.recovered)
     return summary

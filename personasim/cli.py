@@ -70,6 +70,7 @@ def _validate(input_path: str, config_path: str | None) -> tuple[Any, list]:
 
 def _print_stats(root: str, stats: dict[str, Any]) -> None:
     table = Table(title=f"dataset {root}", show_header=False)
+    spent = stats["spent"]
     rows = [
         ("interactions", stats["interactions"]), ("failed pairs", stats["failed_pairs"]),
         ("personas", stats["personas"]), ("average turns", stats["avg_turns"]),
@@ -77,10 +78,24 @@ def _print_stats(root: str, stats: dict[str, Any]) -> None:
         ("LLM calls", stats["tokens"]["calls"]),
         ("tokens in / out", f"{stats['tokens']['input_tokens']:,} / {stats['tokens']['output_tokens']:,}"),
         ("estimated cost (USD)", stats["cost"]["total_usd"]),
+        ("spent, failed and interrupted pairs included",
+         f"{spent['calls']:,} calls, {spent['input_tokens']:,} / {spent['output_tokens']:,} tokens, "
+         f"USD {spent['cost']['total_usd']}"),
     ]
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)
+    console.print(quality_table(stats["quality"]))
+
+
+def quality_table(quality: dict[str, Any]) -> Table:
+    """The quality section as a table: one row per figure."""
+    from personasim.dataset.quality import summary_rows
+
+    table = Table(title="quality", show_header=False)
+    for name, value in summary_rows(quality):
+        table.add_row(name, value)
+    return table
 
 
 def _run(args: argparse.Namespace) -> int:

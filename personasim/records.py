@@ -1,29 +1,29 @@
 """The typed records of the pipeline, one per stage: what a pair becomes on its way to the dataset.
 
 Pair -> Plan (style transfer, target length) -> Message/NoiseResult per turn -> Interaction, or
-Failure. Every LLM call a pair paid for is a `Usage` carried by the record it paid for, so a
-stored interaction knows its own cost. Rows for Parquet are made from these in
-`personasim.dataset.rows`; the reference API's `metadata` dicts are views built from the fields.
+Failure. Every LLM call a pair paid for is a `Usage`, and every reply that broke its role's
+contract a `Violation`, carried by the record they belong to, so a stored interaction knows its
+own cost and flaws. Rows for Parquet are made from these in `personasim.dataset.rows`; the
+reference API's `metadata` dicts are views built from the fields.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from personasim.record_base import Record, known, metadata_facts, now_iso, plain, usage_totals
 
 JSON = Any  # a JSON value (pair metadata given by the user)
 Role = Literal["user", "assistant"]
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+Termination = Literal["satisfied", "target_reached", "max_turns", "contract_failure"]
+Stage = Literal["style_transfer", "noise", "turn_loop", "store"]
 
 
 @dataclass(frozen=True)
-class Pair:
+class Pair(Record):
     """One persona with one query: the unit of work."""
 
     persona_id: str
@@ -43,12 +43,10 @@ class Pair:
             return self.query_id
         return "q" + hashlib.sha256(self.original_query.encode("utf-8")).hexdigest()[:16]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
-class Usage:
+class Usage(Record):
     """One LLM call that returned: who asked, which model answered, what it cost in tokens."""
 
     module: str
@@ -61,16 +59,29 @@ class Usage:
     interaction_id: str | None = None
     created_at: str = field(default_factory=now_iso)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        return cls(**known(cls, data))
 
 
 @dataclass(frozen=True)
-class Semantics:
+class Violation(Record):
+    """A reply that broke its role's contract: which role, why, and whether a repair fixed it
+    (a mechanical clean-up, or the reply asked for again with the reason stated)."""
+
+    role: str
+    reason: str
+    detail: str = ""
+    repaired: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Violation:
+        return cls(**known(cls, data))
+
+
+@dataclass(frozen=True)
+class Semantics(Record):
     """Intent and slots of a user message: what the semantic layers keep, blur or confuse."""
 
     intent: str
@@ -78,17 +89,14 @@ class Semantics:
     confidence: float | None = None
     fallback_reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "slots": dict(self.slots)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Semantics:
-        return cls(data["intent"], dict(data.get("slots") or {}), data.get("confidence"),
-                   data.get("fallback_reason"))
+        return cls(**{**known(cls, data), "slots": dict(data.get("slots") or {})})
 
 
 @dataclass(frozen=True)
-class NoiseResult:
+class NoiseResult(Record):
     """What the distractor did to one user turn: clean and noisy text, and how one became the other.
 
     `activated`: the turn was drawn for noise. A drawn turn can still come back clean: then
@@ -129,55 +137,40 @@ class NoiseResult:
         """The result for a turn left as it was (not drawn, or a fallback)."""
         return cls(text, text, activated=activated, fallback_reason=fallback_reason)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"original_text": self.original_text, "noisy_text": self.noisy_text, "layer": self.layer,
-                "layer_index": self.layer_index, "applied_strategies": list(self.applied_strategies),
-                "activated": self.activated, "requested_strategies": list(self.requested_strategies),
-                "fallback_reason": self.fallback_reason, "errors": list(self.errors),
-                "semantics": self.semantics.to_dict() if self.semantics else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NoiseResult:
-        semantics = data.get("semantics")
-        older = data.get("metadata") or {}  # stores written before these were fields
-        return cls(data["original_text"], data["noisy_text"], data.get("layer"), data.get("layer_index"),
-                   tuple(data.get("applied_strategies") or ()), bool(data.get("activated", older.get("activated"))),
-                   tuple(data.get("requested_strategies") or older.get("requested_strategies") or ()),
-                   data.get("fallback_reason", older.get("fallback_reason")),
-                   tuple(data.get("errors") or older.get("errors") or ()),
-                   Semantics.from_dict(semantics) if semantics else None)
+        merged = {**known(cls, data.get("metadata") or {}), **known(cls, data)}  # metadata: older stores
+        semantics = merged.get("semantics")
+        return cls(**{**merged, "activated": bool(merged.get("activated")),
+                      "applied_strategies": tuple(merged.get("applied_strategies") or ()),
+                      "requested_strategies": tuple(merged.get("requested_strategies") or ()),
+                      "errors": tuple(merged.get("errors") or ()),
+                      "semantics": Semantics.from_dict(semantics) if semantics else None})
 
 
 @dataclass(frozen=True)
-class NoisyVersion:
+class NoisyVersion(Record):
     """One noisy variant of a query, as kept in a training sample's `noisy_initial_queries`."""
 
     text: str
     layer: str | None
     applied_strategies: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "layer": self.layer, "applied_strategies": list(self.applied_strategies)}
 
     @classmethod
     def from_result(cls, result: NoiseResult) -> NoisyVersion:
         return cls(result.noisy_text, result.layer, result.applied_strategies)
 
 
-def _facts(metadata: Mapping[str, Any] | None, known: tuple[str, ...], derived: tuple[str, ...],
-           what: str) -> dict[str, Any]:
-    """The reference API's metadata dict, as the typed fields it names; a key with no field is an error."""
-    facts = dict(metadata or {})
-    unknown = sorted(set(facts) - set(known) - set(derived))
-    if unknown:
-        raise ValueError(f"{what} metadata key {unknown[0]!r} has no field; known: {', '.join(known)}")
-    return {k: v for k, v in facts.items() if k in known}
+_MESSAGE_FACTS = ("turn", "clean_text", "noise", "model", "provider", "finish_reason", "truncated")
 
 
 @dataclass(frozen=True, init=False)
-class Message:
+class Message(Record):
     """One message. For user turns `content` is what the assistant saw (noisy when noised) and
-    `clean_text` what the persona meant; assistant turns name the model that wrote them.
+    `clean_text` what the persona meant; assistant turns name the model that wrote them, why its
+    reply ended, and whether it was cut at the token limit.
 
     `Message(role, content, timestamp, metadata)` (the reference API's form) fills the fields
     from the metadata dict.
@@ -191,23 +184,26 @@ class Message:
     noise: NoiseResult | None
     model: str | None
     provider: str | None
+    finish_reason: str | None
+    truncated: bool
 
     def __init__(self, role: Role, content: str, timestamp: str | None = None,
-                 metadata: Mapping[str, Any] | None = None, *, turn: int | None = None,
-                 clean_text: str | None = None, noise: NoiseResult | None = None, model: str | None = None,
-                 provider: str | None = None) -> None:
-        facts = _facts(metadata, ("turn", "clean_text", "noise", "model", "provider"),
-                       ("is_initial", "is_followup", "was_noised"), "Message")
-        given_noise = facts.get("noise")
+                 metadata: Mapping[str, Any] | None = None, **given: Any) -> None:
+        unknown = sorted(set(given) - set(_MESSAGE_FACTS))
+        if unknown:
+            raise TypeError(f"Message() got an unexpected keyword argument {unknown[0]!r}")
+        facts = {**metadata_facts(metadata, _MESSAGE_FACTS, ("is_initial", "is_followup", "was_noised"), "Message"),
+                 **{k: v for k, v in given.items() if v is not None}}
+        noise = facts.get("noise")
         set_ = object.__setattr__
         set_(self, "role", role)
         set_(self, "content", content)
         set_(self, "timestamp", timestamp or now_iso())
-        set_(self, "turn", int(turn if turn is not None else facts.get("turn", 1)))
-        set_(self, "clean_text", clean_text if clean_text is not None else facts.get("clean_text"))
-        set_(self, "noise", noise or (NoiseResult.from_dict(given_noise) if given_noise else None))
-        set_(self, "model", model or facts.get("model"))
-        set_(self, "provider", provider or facts.get("provider"))
+        set_(self, "turn", int(facts.get("turn") or 1))
+        for name in ("clean_text", "model", "provider", "finish_reason"):
+            set_(self, name, facts.get(name))
+        set_(self, "noise", NoiseResult.from_dict(noise) if isinstance(noise, Mapping) else noise)
+        set_(self, "truncated", bool(facts.get("truncated")))
 
     @property
     def was_noised(self) -> bool:
@@ -217,27 +213,21 @@ class Message:
     def metadata(self) -> dict[str, Any]:
         """The reference API's view (turn, model, provider, is_initial / is_followup, was_noised, clean text)."""
         if self.role == "assistant":
-            return {"turn": self.turn, "model": self.model, "provider": self.provider}
+            return {"turn": self.turn, "model": self.model, "provider": self.provider,
+                    "finish_reason": self.finish_reason, "truncated": self.truncated}
         return {"turn": self.turn, "is_initial": self.turn == 1, "is_followup": self.turn > 1,
                 "was_noised": self.was_noised, "clean_text": self.clean_text,
                 "noise": self.noise.to_dict() if self.noise is not None and self.noise.activated else None}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "content": self.content, "timestamp": self.timestamp, "turn": self.turn,
-                "clean_text": self.clean_text, "noise": self.noise.to_dict() if self.noise else None,
-                "model": self.model, "provider": self.provider}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
-        noise = data.get("noise")
         return cls(data["role"], data["content"], data["timestamp"], data.get("metadata"),  # metadata: older stores
-                   turn=data.get("turn"), clean_text=data.get("clean_text"),
-                   noise=NoiseResult.from_dict(noise) if noise else None, model=data.get("model"),
-                   provider=data.get("provider"))
+                   **{k: data[k] for k in _MESSAGE_FACTS if data.get(k) is not None})
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     """What is decided before the conversation starts."""
 
     pair: Pair
@@ -245,18 +235,18 @@ class Plan:
     initial_query: str
     style_transferred: bool
     target_turns: int
+    style_transfer_fallback: str | None = None  # why the original query was kept after a broken rewrite
 
 
-StopReason = Literal["satisfied", "target_reached"]
-
-
-_INTERACTION_FACTS = ("target_turns", "stop_reason", "style_transferred", "system_prompt", "assistant_model",
-                      "assistant_provider", "config_fingerprint", "seed", "pair_metadata")
+_INTERACTION_FACTS = ("target_turns", "termination_reason", "style_transferred", "style_transfer_fallback",
+                      "system_prompt", "assistant_model", "assistant_provider", "config_fingerprint", "seed",
+                      "pair_metadata")
 
 
 @dataclass(frozen=True, init=False)
-class Interaction:
-    """A complete multi-turn conversation for one pair, with everything that shaped it and what it cost.
+class Interaction(Record):
+    """A complete multi-turn conversation for one pair, with everything that shaped it, what it cost
+    and every contract violation on the way (repaired or flagged).
 
     The reference API's positional form `Interaction(id, persona_id, features, original, initial,
     messages, num_turns, metadata)` fills the fields from the metadata dict.
@@ -272,8 +262,9 @@ class Interaction:
     query_id: str | None
     created_at: str
     target_turns: int | None
-    stop_reason: StopReason | None
+    termination_reason: Termination | None
     style_transferred: bool
+    style_transfer_fallback: str | None
     system_prompt: str | None
     assistant_model: str | None
     assistant_provider: str | None
@@ -281,20 +272,27 @@ class Interaction:
     seed: int | None
     pair_metadata: Mapping[str, JSON]
     usage: tuple[Usage, ...]
+    violations: tuple[Violation, ...]
 
     def __init__(self, interaction_id: str, persona_id: str, persona_features: Mapping[str, str],
                  original_query: str, initial_query: str, messages: list[Message], num_turns: int,
                  metadata: Mapping[str, Any] | None = None, *, query_id: str | None = None,
-                 created_at: str | None = None, usage: tuple[Usage, ...] = (), **fields: Any) -> None:
-        unknown = sorted(set(fields) - set(_INTERACTION_FACTS))
+                 created_at: str | None = None, usage: tuple[Usage, ...] = (),
+                 violations: tuple[Violation, ...] = (), **given: Any) -> None:
+        unknown = sorted(set(given) - set(_INTERACTION_FACTS))
         if unknown:
             raise TypeError(f"Interaction() got an unexpected keyword argument {unknown[0]!r}")
-        facts = {**_facts(metadata, _INTERACTION_FACTS, ("noise", "token_usage"), "Interaction"), **fields}
+        facts = dict(metadata or {})
+        if "stop_reason" in facts:  # the name before contract failures ended conversations too
+            facts.setdefault("termination_reason", facts.pop("stop_reason"))
+        facts = {**metadata_facts(facts, _INTERACTION_FACTS, ("noise", "token_usage", "violations"), "Interaction"),
+                 **given}
         set_ = object.__setattr__
         for name, value in (("interaction_id", interaction_id), ("persona_id", persona_id),
                             ("persona_features", persona_features), ("original_query", original_query),
                             ("initial_query", initial_query), ("messages", messages), ("num_turns", num_turns),
-                            ("query_id", query_id), ("created_at", created_at or now_iso()), ("usage", usage)):
+                            ("query_id", query_id), ("created_at", created_at or now_iso()), ("usage", usage),
+                            ("violations", violations)):
             set_(self, name, value)
         for name in _INTERACTION_FACTS:
             set_(self, name, facts.get(name))
@@ -322,52 +320,46 @@ class Interaction:
         return sum(1 for m in self.messages if m.was_noised)
 
     @property
+    def noise_fallbacks(self) -> list[str]:
+        """Why each turn drawn for noise came back clean."""
+        return [n.fallback_reason for n in self.noise if n.activated and n.fallback_reason]
+
+    @property
+    def truncated_turns(self) -> int:
+        return sum(1 for m in self.messages if m.truncated)
+
+    @property
     def metadata(self) -> dict[str, Any]:
         """The reference API's view of the facts beside the messages."""
         noised = [n for n in self.noise if n.was_noised]
         return {
-            "assistant_model": self.assistant_model, "assistant_provider": self.assistant_provider,
-            "target_turns": self.target_turns, "stop_reason": self.stop_reason,
-            "style_transferred": self.style_transferred, "system_prompt": self.system_prompt,
+            **{name: plain(getattr(self, name)) for name in _INTERACTION_FACTS},
             "noise": {"user_turns": self.user_turns, "noised_turns": len(noised),
                       "layers": [n.layer for n in noised],
                       "strategies": sorted({s for n in noised for s in n.applied_strategies}),
-                      "fallbacks": [n.fallback_reason for n in self.noise if n.fallback_reason]},
-            "token_usage": usage_totals(self.usage),
-            "config_fingerprint": self.config_fingerprint, "seed": self.seed,
-            "pair_metadata": dict(self.pair_metadata),
+                      "fallbacks": self.noise_fallbacks},
+            "token_usage": usage_totals(self.usage), "violations": plain(self.violations),
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "interaction_id": self.interaction_id, "persona_id": self.persona_id,
-            "persona_features": dict(self.persona_features), "original_query": self.original_query,
-            "initial_query": self.initial_query, "messages": [m.to_dict() for m in self.messages],
-            "num_turns": self.num_turns, "query_id": self.query_id, "created_at": self.created_at,
-            "target_turns": self.target_turns, "stop_reason": self.stop_reason,
-            "style_transferred": self.style_transferred, "system_prompt": self.system_prompt,
-            "assistant_model": self.assistant_model, "assistant_provider": self.assistant_provider,
-            "config_fingerprint": self.config_fingerprint, "seed": self.seed,
-            "pair_metadata": dict(self.pair_metadata), "usage": [u.to_dict() for u in self.usage],
-        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Interaction:
         """From `to_dict`'s output, or an older store's layout (facts in a `metadata` dict)."""
+        older = data.get("stop_reason")
+        given = {name: data[name] for name in _INTERACTION_FACTS if data.get(name) is not None}
+        if older and "termination_reason" not in given:
+            given["termination_reason"] = older
         return cls(
             data["interaction_id"], data["persona_id"], dict(data["persona_features"]), data["original_query"],
             data["initial_query"], [Message.from_dict(m) for m in data["messages"]], data["num_turns"],
             data.get("metadata"), query_id=data.get("query_id"), created_at=data.get("created_at"),
             usage=tuple(Usage.from_dict(u) for u in data.get("usage") or ()),
-            **{name: data[name] for name in _INTERACTION_FACTS if data.get(name) is not None},
+            violations=tuple(Violation.from_dict(v) for v in data.get("violations") or ()), **given,
         )
 
 
-Stage = Literal["style_transfer", "noise", "turn_loop", "store"]
-
-
 @dataclass(frozen=True)
-class Failure:
+class Failure(Record):
     """A pair that produced no interaction: where it stopped, why, after how many attempts, and the
     calls it paid for on the way."""
 
@@ -381,20 +373,14 @@ class Failure:
     attempts: int
     permanent: bool = False
     usage: tuple[Usage, ...] = ()
+    violations: tuple[Violation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The failure without its usage (that goes to the token_usage table)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "usage"}
+        """The failure without its usage and violations (they have tables of their own)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("usage", "violations")}
 
 
 Outcome = Interaction | Failure
 
-
-def usage_totals(records: Iterable[Usage]) -> dict[str, int]:
-    """Calls and tokens of some usage records."""
-    totals = {"calls": 0, "input_tokens": 0, "output_tokens": 0}
-    for rec in records:
-        totals["calls"] += 1
-        totals["input_tokens"] += rec.input_tokens
-        totals["output_tokens"] += rec.output_tokens
-    return totals
+__all__ = ["Failure", "Interaction", "Message", "NoiseResult", "NoisyVersion", "Outcome", "Pair", "Plan",
+           "Record", "Semantics", "Usage", "Violation", "now_iso", "usage_totals"]

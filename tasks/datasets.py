@@ -47,7 +47,7 @@ def publish_statistics_task(run: RunHandle) -> dict[str, Any]:
     """The current failures, stats.json for the whole dataset, and chat-format JSONL exports per split."""
     dataset = run.dataset
     dataset.write_current_failures()
-    stats = compute_statistics(dataset, run.config.pricing)
+    stats = compute_statistics(dataset, run.config.pricing, run.config.spec.distractor)
     dataset.write_json("stats.json", stats)
     samples = [training_sample(row) for row in dataset.table("training").to_pylist()]
     for split in SPLITS:

@@ -13,6 +13,7 @@ from personasim.config.loading import (
 from personasim.config.options import Connection, Endpoint, PriceConfig, RetryPolicy, SplitConfig
 from personasim.config.spec import (
     ROLES,
+    ContractConfig,
     DistractorConfig,
     GenerationConfig,
     GenerationSpec,
@@ -28,6 +29,7 @@ __all__ = [
     "ROLES",
     "SECTIONS",
     "Connection",
+    "ContractConfig",
     "DistractorConfig",
     "Endpoint",
     "GenerationConfig",

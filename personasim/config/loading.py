@@ -206,7 +206,7 @@ def _read(source: str | Path) -> Any:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
 
 
-SECTIONS = ("seed", "llm", "generation", "distractor", "retry", "splits", "pricing")
+SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "retry", "splits", "pricing")
 
 
 def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None = None) -> PersonasimConfig:
@@ -227,7 +227,7 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
         models, links = _roles(llm)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
-    spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor") if k in raw}}
+    spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor", "contracts") if k in raw}}
     document = {"spec": spec, "connections": links, **{k: raw[k] for k in ("retry", "splits", "pricing") if k in raw}}
     try:
         return PersonasimConfig.model_validate(document)

@@ -146,6 +146,17 @@ class DistractorConfig(Section):
     semantic: SemanticConfig = Field(default_factory=SemanticConfig)
 
 
+class ContractConfig(Section):
+    """What a reply that breaks its role's contract gets (see personasim.roles.contract)."""
+
+    repair_rounds: int = Field(1, ge=0, le=5, description="times a broken reply is asked for again, with the reason")
+    truncation: Literal["retry", "keep", "fail"] = Field(
+        "retry", description="an assistant reply cut at max_tokens: 'retry' once with twice the limit, then keep "
+                             "and flag it; 'keep' and flag; 'fail' the pair")
+    min_length_ratio: float = Field(0.2, gt=0, le=1, description="a rewrite's words / the query's, at least")
+    max_length_ratio: float = Field(4.0, ge=1, le=50, description="a rewrite's words / the query's, at most")
+
+
 class GenerationSpec(Section):
     """What is generated: the seed, each role's model, the conversation shape and the noise."""
 
@@ -153,6 +164,7 @@ class GenerationSpec(Section):
     models: RoleModels = Field(default_factory=RoleModels)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     distractor: DistractorConfig = Field(default_factory=DistractorConfig)
+    contracts: ContractConfig = Field(default_factory=ContractConfig)
 
     def fingerprint(self) -> str:
         """A short hash of the whole spec: equal specs generate the same data."""

@@ -23,13 +23,15 @@ def interaction_row(ix: Interaction, run_id: str) -> dict[str, Any]:
         "original_query": ix.original_query, "initial_query": ix.initial_query,
         "style_transferred": ix.style_transferred,
         "messages": [{"role": m.role, "content": m.content, "timestamp": _ts(m.timestamp), "turn": m.turn,
-                      "clean_text": m.clean_text, "was_noised": m.was_noised if m.role == "user" else None}
-                     for m in ix.messages],
-        "num_turns": ix.num_turns, "target_turns": ix.target_turns, "stop_reason": ix.stop_reason,
+                      "clean_text": m.clean_text, "was_noised": m.was_noised if m.role == "user" else None,
+                      "finish_reason": m.finish_reason, "truncated": m.truncated} for m in ix.messages],
+        "num_turns": ix.num_turns, "target_turns": ix.target_turns, "termination_reason": ix.termination_reason,
         "assistant_model": ix.assistant_model, "assistant_provider": ix.assistant_provider,
         "user_turns": ix.user_turns, "noised_turns": len(noised),
         "noise_layers": [n.layer for n in noised], "noise_strategies": sorted({s for n in noised
                                                                                for s in n.applied_strategies}),
+        "noise_fallbacks": len(ix.noise_fallbacks), "style_transfer_fallback": ix.style_transfer_fallback,
+        "truncated_turns": ix.truncated_turns, "violations": [v.to_dict() for v in ix.violations],
         "llm_calls": calls, "input_tokens": sum(u.input_tokens for u in ix.usage),
         "output_tokens": sum(u.output_tokens for u in ix.usage),
         "config_fingerprint": ix.config_fingerprint, "seed": ix.seed, "run_id": run_id,
@@ -48,7 +50,9 @@ def message_rows(ix: Interaction, run_id: str) -> list[dict[str, Any]]:
             "was_noised": m.was_noised if m.role == "user" else None,
             "noise_layer": noise.layer if noise else None,
             "noise_strategies": list(noise.applied_strategies) if noise else [],
-            "model": m.model, "provider": m.provider, "timestamp": _ts(m.timestamp), "run_id": run_id,
+            "noise_fallback": noise.fallback_reason if noise else None,
+            "model": m.model, "provider": m.provider, "finish_reason": m.finish_reason, "truncated": m.truncated,
+            "timestamp": _ts(m.timestamp), "run_id": run_id,
         })
     return rows
 

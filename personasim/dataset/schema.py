@@ -20,7 +20,11 @@ MESSAGE = pa.struct([
     ("turn", pa.int32()),
     ("clean_text", pa.string()),
     ("was_noised", pa.bool_()),
+    ("finish_reason", pa.string()),
+    ("truncated", pa.bool_()),
 ])
+VIOLATION = pa.struct([("role", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+                       ("repaired", pa.bool_())])
 
 INTERACTIONS = pa.schema([
     ("interaction_id", pa.string()),
@@ -33,13 +37,17 @@ INTERACTIONS = pa.schema([
     ("messages", pa.list_(MESSAGE)),
     ("num_turns", pa.int32()),
     ("target_turns", pa.int32()),
-    ("stop_reason", pa.string()),
+    ("termination_reason", pa.string()),  # satisfied, target_reached, max_turns, contract_failure
     ("assistant_model", pa.string()),
     ("assistant_provider", pa.string()),
     ("user_turns", pa.int32()),
     ("noised_turns", pa.int32()),
     ("noise_layers", STRINGS),
     ("noise_strategies", STRINGS),
+    ("noise_fallbacks", pa.int32()),  # turns drawn for noise that came back clean (reasons in messages)
+    ("style_transfer_fallback", pa.string()),  # why the original query was kept after a broken rewrite
+    ("truncated_turns", pa.int32()),
+    ("violations", pa.list_(VIOLATION)),  # every reply that broke its role's contract, repaired or not
     ("llm_calls", pa.int32()),
     ("input_tokens", pa.int64()),
     ("output_tokens", pa.int64()),
@@ -61,8 +69,11 @@ MESSAGES = pa.schema([
     ("was_noised", pa.bool_()),
     ("noise_layer", pa.string()),
     ("noise_strategies", STRINGS),
+    ("noise_fallback", pa.string()),  # a user turn drawn for noise that came back clean: why
     ("model", pa.string()),
     ("provider", pa.string()),
+    ("finish_reason", pa.string()),
+    ("truncated", pa.bool_()),
     ("timestamp", TIMESTAMP),
     ("run_id", pa.string()),
 ])

@@ -7,6 +7,7 @@ dataset, failed and interrupted pairs included.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from personasim.config import PriceConfig
+from personasim.config import DistractorConfig, PriceConfig
+from personasim.dataset.quality import quality
 from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
 
@@ -56,7 +58,9 @@ def _books(rows: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> di
     }
 
 
-def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | None = None) -> dict[str, Any]:
+def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | None = None,
+                       distractor: DistractorConfig | None = None) -> dict[str, Any]:
+    """The whole dataset's summary; `distractor` (the run's) is what the noise is measured against."""
     prices = pricing or {}
     ix = dataset.table("interactions", ["interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns",
                                         "noise_layers", "assistant_model"])
@@ -68,20 +72,26 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
     noised = pc.sum(ix.column("noised_turns")).as_py() or 0
     layers = Counter(layer for row in ix.column("noise_layers").to_pylist() for layer in (row or []))
     books = _books(paid_by_interactions, prices)
+    personas = Counter(ix.column("persona_id").to_pylist())
+    turns = dict(sorted(Counter(ix.column("num_turns").to_pylist()).items()))
     return {
         "interactions": n,
         "failed_pairs": failures.num_rows,
         "personas": len(set(ix.column("persona_id").to_pylist())),
         "messages": int(pc.sum(ix.column("num_turns")).as_py() or 0) * 2,
         "avg_turns": round((pc.mean(ix.column("num_turns")).as_py() or 0.0), 3) if n else 0.0,
-        "turn_distribution": dict(sorted(Counter(ix.column("num_turns").to_pylist()).items())),
+        "turn_distribution": turns,
         "noise_rate": round(noised / user_turns, 4) if user_turns else 0.0,
         "layer_distribution": dict(sorted(layers.items())),
-        "persona_distribution": dict(sorted(Counter(ix.column("persona_id").to_pylist()).items())),
+        "persona_distribution": dict(sorted(personas.items())),
         "assistant_model_distribution": dict(sorted(Counter(ix.column("assistant_model").to_pylist()).items())),
         "tokens": {k: v for k, v in books.items() if k != "cost"},
         "cost": books["cost"],
         "spent": _books(read_spend(dataset), prices),
         "failure_reasons": dict(Counter(r.split(":")[0] for r in failures.column("reason").to_pylist()
                                         ).most_common(10)),
+        "quality": {**quality(dataset, distractor), "turns_histogram": turns,
+                    "interactions_per_persona": {"min": min(personas.values(), default=0),
+                                                 "median": statistics.median(personas.values()) if personas else 0,
+                                                 "max": max(personas.values(), default=0)}},
     }

@@ -30,8 +30,10 @@ __all__ = [
 
 def build_distractor(config: PersonasimConfig, client: LLMClient, use_semantic: bool,
                      usage: UsageLog | None = None) -> Distractor:
-    kind = SemanticDistractorModel if use_semantic else DistractorModel
-    return kind(config.spec.distractor, client, seed=config.seed, usage=usage)
+    if use_semantic:
+        return SemanticDistractorModel(config.spec.distractor, client, seed=config.seed, usage=usage)
+    return DistractorModel(config.spec.distractor, client, seed=config.seed, usage=usage,
+                           repair_rounds=config.spec.contracts.repair_rounds)
 
 
 def create_distractor_model(

@@ -40,7 +40,8 @@ class IntentSlotExtractor:
 
     def extract(self, text: str, ledger: Ledger | None = None) -> Semantics:
         """The message's intent and slots; `intent: unknown` with the reason if the LLM never answered well."""
-        answer, reason = ask_json(self.llm, self.prompt(text), IntentAnswer, self.max_attempts, ledger or Ledger())
+        answer, reason = ask_json(self.llm, self.prompt(text), IntentAnswer, self.max_attempts, ledger or Ledger(),
+                                  "distractor")
         if answer is None:
             return Semantics(intent="unknown", fallback_reason=reason)
         return Semantics(intent=answer.intent, slots=answer.slots, confidence=answer.confidence)

@@ -11,19 +11,22 @@ from personasim.errors import LLMCallError
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger, UsageLog
+from personasim.llm.repair import ContractViolation, ask_checked
 from personasim.llm.types import Prompt
 from personasim.prompts import render
 from personasim.records import NoiseResult
+from personasim.roles.contract import clean, common_problems
 
 
 class DistractorModel(BaseDistractor):
     """Typos, word swaps/deletions/insertions, synonyms; `paraphrase` asks the LLM."""
 
     def __init__(self, config: DistractorConfig, llm_client: LLMClient | None = None, seed: int = 0,
-                 usage: UsageLog | None = None) -> None:
+                 usage: UsageLog | None = None, repair_rounds: int = 1) -> None:
         super().__init__(config, seed, usage)
         self.strategies = config.rule_based.strategies
         self.llm = llm_client
+        self.repair_rounds = repair_rounds
 
     def paraphrase_prompt(self, text: str) -> Prompt:
         return Prompt(op.PARAPHRASE, [{"role": "system", "content": render("paraphrase")},
@@ -44,7 +47,11 @@ class DistractorModel(BaseDistractor):
         if name == "paraphrase":
             if self.llm is None:
                 return text
-            return self.llm.complete(self.paraphrase_prompt(text), ledger).text or text
+            checked = ask_checked(self.llm, self.paraphrase_prompt(text), ledger, "distractor", self.repair_rounds,
+                                  lambda reply: common_problems(clean(reply.text), reply.finish_reason, "paraphrase"))
+            if checked.problem is not None:
+                raise ContractViolation("distractor", *checked.problem)
+            return checked.text
         raise ValueError(f"unknown rule-based strategy {name!r}")
 
     def _apply(self, text: str, rng: random.Random, ledger: Ledger) -> NoiseResult:

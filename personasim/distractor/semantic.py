@@ -23,6 +23,7 @@ from personasim.llm.types import Prompt
 from personasim.prompts import render
 from personasim.records import NoiseResult, Semantics
 from personasim.rng import weighted_choice
+from personasim.roles.contract import clean, common_problems, kept, normalise
 
 
 class RewriteAnswer(BaseModel):
@@ -76,12 +77,28 @@ class SemanticDistractorModel(BaseDistractor):
                                             {"role": "user", "content": json.dumps(payload, ensure_ascii=False)}],
                       offline=lambda rng: offline_rewrite(text, semantics.slots, strategies, rng), json_mode=True)
 
+    def check(self, text: str, layer: str, semantics: Semantics, answer: RewriteAnswer) -> tuple[str, str] | None:
+        """The contract beyond the schema: a noisy version of `text` (changed; no label, placeholder or
+        echoed instructions) that, on the layer that promises it, keeps every slot."""
+        checked = common_problems(clean(answer.noisy_text), None, "semantic_rewrite")
+        if checked.cleaned:
+            checked.fail(checked.cleaned[0], "the noisy text must be the message alone")
+        if normalise(answer.noisy_text) == normalise(text):
+            checked.fail("unchanged", "the noisy text is the message as it was")
+        if layer == "surface_noise":
+            lost = [f"{k}={v!r}" for k, v in semantics.slots.items()
+                    if isinstance(v, str) and not kept(v, answer.noisy_text)]
+            if lost:
+                checked.fail("slots_lost", f"surface noise must keep every slot; lost {', '.join(lost)}")
+        return checked.problem
+
     def _apply(self, text: str, rng: random.Random, ledger: Ledger) -> NoiseResult:
         semantics = self.extractor.extract(text, ledger)
         layer = self.choose_layer(rng)
         strategies = self.choose_strategies(layer, rng)
         answer, reason = ask_json(self.llm, self.prompt(text, layer, strategies, semantics), RewriteAnswer,
-                                  self.settings.max_attempts, ledger)
+                                  self.settings.max_attempts, ledger, "distractor",
+                                  lambda a: self.check(text, layer, semantics, a))
         if answer is None:
             return NoiseResult(text, text, activated=True, requested_strategies=tuple(strategies),
                                fallback_reason=reason, semantics=semantics)

@@ -47,10 +47,10 @@ class Triage:
 
 def build_roles(config: PersonasimConfig, clients: RoleClients, distractor: Distractor | None,
                 usage: UsageLog | None = None) -> Roles:
-    gen = config.spec.generation
-    return Roles(StyleTransfer(clients.style_transfer, gen.transfer_probability),
-                 AssistantModel(clients.assistant_pool, seed=config.seed, usage=usage),
-                 UserFeedbackModel(clients.user_simulator, gen.min_turns, gen.max_turns, usage=usage),
+    gen, contracts = config.spec.generation, config.spec.contracts
+    return Roles(StyleTransfer(clients.style_transfer, gen.transfer_probability, contracts),
+                 AssistantModel(clients.assistant_pool, seed=config.seed, usage=usage, contracts=contracts),
+                 UserFeedbackModel(clients.user_simulator, gen.min_turns, gen.max_turns, usage, contracts),
                  distractor)
 
 
@@ -112,7 +112,8 @@ class Engine:
                 if exc.permanent or attempt == attempts:
                     log.warning("no interaction for %s: %s", pair.source or pair.persona_id, exc)
                     return Failure(interaction_id, pair.persona_id, pair.query_id, pair.original_query,
-                                   pair.source, stage, str(exc), attempt, exc.permanent, tuple(ledger.usage))
+                                   pair.source, stage, str(exc), attempt, exc.permanent, tuple(ledger.usage),
+                                   tuple(ledger.violations))
                 log.warning("pair %s/%s failed (attempt %d of %d): %s", pair.persona_id, pair.query_key,
                             attempt, attempts, exc)
                 continue

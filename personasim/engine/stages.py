@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from personasim.config import GenerationSpec
 from personasim.distractor import Distractor
 from personasim.llm.ledger import Ledger
-from personasim.records import Interaction, Message, NoiseResult, Pair, Plan, StopReason
+from personasim.llm.repair import ContractViolation
+from personasim.records import Interaction, Message, NoiseResult, Pair, Plan, Termination
 from personasim.rng import stream
 from personasim.roles.assistant import AssistantModel
 from personasim.roles.style_transfer import StyleTransfer
@@ -47,16 +48,18 @@ class Stages:
 
     def plan(self, pair: Pair, interaction_id: str, ledger: Ledger, target_turns: int | None = None) -> Plan:
         """Style transfer (unless an adapted query is given) and the conversation's target length."""
+        fallback = None
         if pair.adapted_query is not None:
             initial, transferred = pair.adapted_query, False
         else:
-            initial, transferred = self.roles.style_transfer.rewrite(
+            initial, transferred, fallback = self.roles.style_transfer.rewrite(
                 pair.original_query, pair.persona_features, stream(self.seed, interaction_id, "transfer"), ledger)
         gen = self.spec.generation
         target = target_turns or pair.target_turns or gen.target_turns
         if target is None:
             target = stream(self.seed, interaction_id, "turns").randint(gen.min_turns, gen.max_turns)
-        return Plan(pair, interaction_id, initial, transferred, max(gen.min_turns, min(gen.max_turns, target)))
+        return Plan(pair, interaction_id, initial, transferred, max(gen.min_turns, min(gen.max_turns, target)),
+                    fallback)
 
     def noise(self, interaction_id: str, turn: int, text: str, ledger: Ledger) -> NoiseResult:
         """Noise for one user turn, from the turn's own random stream."""
@@ -65,20 +68,30 @@ class Stages:
         return self.roles.distractor.noise(text, stream(self.seed, interaction_id, "distractor", turn), ledger)
 
     def converse(self, plan: Plan, first: NoiseResult, ledger: Ledger) -> Interaction:
-        """The turn loop: the assistant sees noisy text; follow-ups are noised as they are written."""
-        pair, roles = plan.pair, self.roles
+        """The turn loop: the assistant sees noisy text; follow-ups are noised as they are written.
+
+        A user simulator that breaks its contract for good ends the conversation there once
+        `min_turns` are done (termination `contract_failure`), and fails the pair before that.
+        """
+        pair, roles, gen = plan.pair, self.roles, self.spec.generation
         client = roles.assistant.choose(stream(self.seed, plan.interaction_id, "pool"))
         messages: list[Message] = []
         noise, turn = first, 1
-        stop: StopReason = "target_reached"
         while True:
             messages.append(Message("user", noise.noisy_text, turn=turn, clean_text=noise.original_text, noise=noise))
-            reply = roles.assistant.answer(client, noise.noisy_text, messages[:-1], pair.system_prompt, ledger)
-            messages.append(Message("assistant", reply.text, turn=turn, model=client.model, provider=client.provider))
-            follow_up = roles.user.next_turn(pair.persona_features, messages, turn, plan.target_turns, ledger)
+            answer = roles.assistant.answer(client, noise.noisy_text, messages[:-1], pair.system_prompt, ledger)
+            messages.append(Message("assistant", answer.text, turn=turn, model=client.model, provider=client.provider,
+                                    finish_reason=answer.finish_reason, truncated=answer.truncated))
+            try:
+                follow_up = roles.user.next_turn(pair.persona_features, messages, turn, plan.target_turns, ledger)
+            except ContractViolation:
+                if turn < gen.min_turns:
+                    raise
+                end: Termination = "contract_failure"
+                break
             if follow_up is None:
-                if turn < min(plan.target_turns, self.spec.generation.max_turns):
-                    stop = "satisfied"
+                end = "satisfied" if turn < min(plan.target_turns, gen.max_turns) else (
+                    "max_turns" if turn >= gen.max_turns else "target_reached")
                 break
             turn += 1
             noise = self.noise(plan.interaction_id, turn, follow_up, ledger)
@@ -86,7 +99,8 @@ class Stages:
             interaction_id=plan.interaction_id, persona_id=pair.persona_id,
             persona_features=dict(pair.persona_features), original_query=pair.original_query,
             initial_query=plan.initial_query, messages=messages, num_turns=turn, query_id=pair.query_id,
-            target_turns=plan.target_turns, stop_reason=stop, style_transferred=plan.style_transferred,
+            target_turns=plan.target_turns, termination_reason=end, style_transferred=plan.style_transferred,
+            style_transfer_fallback=plan.style_transfer_fallback, violations=tuple(ledger.violations),
             system_prompt=pair.system_prompt, assistant_model=client.model, assistant_provider=client.provider,
             config_fingerprint=self.fingerprint, seed=self.seed, pair_metadata=dict(pair.metadata),
             usage=tuple(ledger.usage),

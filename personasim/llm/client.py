@@ -52,8 +52,12 @@ class LLMClient:
     def provider(self) -> str:
         return self.backend.provider
 
-    def complete(self, prompt: Prompt, ledger: Ledger) -> Reply:
-        """The reply, its usage added to `ledger`; raises LLMCallError once retries cannot help."""
+    def complete(self, prompt: Prompt, ledger: Ledger, max_tokens: int | None = None) -> Reply:
+        """The reply, its usage added to `ledger`; raises LLMCallError once retries cannot help.
+
+        `max_tokens` overrides the model's limit for this call (a retry of a reply cut at it).
+        """
+        spec = self.spec if max_tokens is None else self.spec.model_copy(update={"max_tokens": max_tokens})
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self.retry.max_retries + 1),
@@ -62,12 +66,12 @@ class LLMClient:
             reraise=True,
         )
         # What a rate limiter counts against tokens-per-minute: the prompt plus the completion budget.
-        estimate = sum(len(m["content"]) for m in prompt.messages) // 4 + self.spec.max_tokens
+        estimate = sum(len(m["content"]) for m in prompt.messages) // 4 + spec.max_tokens
         try:
             for attempt in retrying:
                 with attempt, self.throttle.request(estimate):
                     started = time.perf_counter()
-                    completion = self.backend.complete(prompt, self.spec)
+                    completion = self.backend.complete(prompt, spec)
                     latency = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - every failure becomes one clear, redacted error
             reason = redact(describe_failure(exc), self.connection)

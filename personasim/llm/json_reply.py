@@ -1,9 +1,11 @@
-"""Ask an LLM for JSON, validate it against a pydantic model, and ask again for answers that do not fit."""
+"""Ask an LLM for JSON: validated against a pydantic model and the caller's own check, asked again
+with the reason when it does not fit (see personasim.roles.contract)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -11,7 +13,8 @@ from pydantic import BaseModel, ValidationError
 from personasim.errors import LLMCallError
 from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger
-from personasim.llm.types import Prompt
+from personasim.llm.repair import Checked, ask_checked
+from personasim.llm.types import Prompt, Reply
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -33,21 +36,35 @@ def parse_json_object(text: str) -> Any:
         return json.loads(text[start:end + 1])
 
 
-def ask_json(client: LLMClient, prompt: Prompt, schema: type[T], max_attempts: int,
-             ledger: Ledger) -> tuple[T | None, str | None]:
-    """(validated answer, None) or (None, why every attempt failed). Never raises for a bad answer."""
-    reason = None
-    for attempt in range(1, max_attempts + 1):
+def ask_json(client: LLMClient, prompt: Prompt, schema: type[T], max_attempts: int, ledger: Ledger, role: str,
+             check: Callable[[T], tuple[str, str] | None] | None = None) -> tuple[T | None, str | None]:
+    """(valid answer, None) or (None, why every attempt failed). Never raises for a bad answer."""
+    answer: list[T] = []
+
+    def judge(reply: Reply) -> Checked:
+        checked = Checked(reply.text)
         try:
-            text = client.complete(prompt, ledger).text
-        except LLMCallError as exc:
-            return None, str(exc)
+            data = parse_json_object(reply.text)
+        except ValueError as exc:
+            return checked.fail("malformed_json", f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        if not isinstance(data, dict):
+            return checked.fail("schema", "the reply is JSON but not an object")
         try:
-            data = parse_json_object(text)
-            if not isinstance(data, dict):
-                raise ValueError("the reply is JSON but not an object")
-            return schema.model_validate(data), None
-        except (ValueError, ValidationError) as exc:
-            first = str(exc).splitlines()[0][:200]
-            reason = f"invalid JSON answer after {attempt} attempt(s): {type(exc).__name__}: {first}"
-    return None, reason
+            parsed = schema.model_validate(data)
+        except ValidationError as exc:
+            return checked.fail("schema", str(exc).splitlines()[0][:160] + ": " + exc.errors()[0]["msg"])
+        problem = check(parsed) if check else None
+        if problem:
+            return checked.fail(*problem)
+        answer[:] = [parsed]
+        return checked
+
+    try:
+        checked = ask_checked(client, prompt, ledger, role, max_attempts - 1, judge)
+    except LLMCallError as exc:
+        return None, str(exc)
+    if checked.problem is None:
+        return answer[0], None
+    reason, detail = checked.problem
+    what = "invalid JSON answer" if reason in ("malformed_json", "schema") else "a reply that breaks the contract"
+    return None, f"{what} after {max_attempts} attempt(s): {reason}: {detail}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from personasim.records import Usage
+from personasim.records import Usage, Violation
 
 
 class SpendSink(Protocol):
@@ -52,13 +52,15 @@ class UsageLog:
 
 
 class Ledger:
-    """The calls made for one pair (or one reference-API call), in order. One thread writes it."""
+    """What one pair (or one reference-API call) met on its way: the calls it paid for and the
+    replies that broke their role's contract, in order. One thread writes it."""
 
-    __slots__ = ("interaction_id", "usage", "log")
+    __slots__ = ("interaction_id", "usage", "violations", "log")
 
     def __init__(self, interaction_id: str | None = None, log: UsageLog | None = None) -> None:
         self.interaction_id = interaction_id
         self.usage: list[Usage] = []
+        self.violations: list[Violation] = []
         self.log = log
 
     def add(self, usage: Usage) -> None:

@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 
 TEMPLATES = ("rewrite_query", "respond", "follow_up", "follow_up.may_stop", "follow_up.must_go_on",
-             "extract_intent", "semantic_rewrite", "paraphrase")
+             "extract_intent", "semantic_rewrite", "paraphrase", "repair")
 
 
 @cache

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Mapping
 
+from personasim.config import ContractConfig
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger
-from personasim.llm.types import Prompt
+from personasim.llm.repair import Checked, ask_checked
+from personasim.llm.types import Prompt, Reply
 from personasim.prompts import render
+from personasim.roles.contract import clean, common_problems
 from personasim.roles.persona_text import format_persona, trait
+
+_ANSWER = re.compile(r"^\s*(sure|certainly|of course|absolutely|great question|here(?:'s| is) (?:how|what|a|an|the)\b|"
+                     r"to \w+[^,.\n]{0,60}, you|you (?:can|should|could|need)\b|yes[,!.]|no[,!.]|i(?:'d| would) "
+                     r"(?:be happy|recommend)|i can help)", re.I)
+_STEPS = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.M)
 
 
 class StyleTransfer:
-    def __init__(self, client: LLMClient, transfer_probability: float) -> None:
+    """The seed query in the persona's voice: a rewrite of the query, never an answer to it."""
+
+    def __init__(self, client: LLMClient, transfer_probability: float, contracts: ContractConfig | None = None
+                 ) -> None:
         self.client = client
         self.transfer_probability = transfer_probability
+        self.contracts = contracts or ContractConfig()
 
     def prompt(self, query: str, persona: Mapping[str, str]) -> Prompt:
         return Prompt(op.REWRITE_QUERY, [
@@ -25,12 +38,30 @@ class StyleTransfer:
             {"role": "user", "content": json.dumps({"query": query}, ensure_ascii=False)},
         ], offline=lambda rng: offline_rewrite(query, persona, rng))
 
-    def rewrite(self, query: str, persona: Mapping[str, str], rng: random.Random, ledger: Ledger) -> tuple[str, bool]:
-        """(initial query, whether it was rewritten): rewritten with the configured probability."""
+    def check(self, query: str, reply: Reply) -> Checked:
+        """The contract: a rewrite of `query` (no answer, no preamble, quotes, label, placeholder or
+        echo of the instructions), its length within the configured ratio of the query's."""
+        checked = common_problems(clean(reply.text), reply.finish_reason, "rewrite_query")
+        text = checked.text
+        words, query_words = len(text.split()), max(1, len(query.split()))
+        too_long = words > self.contracts.max_length_ratio * query_words + 12
+        too_short = query_words >= 5 and words < self.contracts.min_length_ratio * query_words
+        if _ANSWER.match(text) or len(_STEPS.findall(text)) >= 2:
+            checked.fail("answer_not_rewrite", f"it answers the query: {text[:60]!r}")
+        elif too_long or too_short:
+            checked.fail("length_ratio", f"{words} words for a query of {query_words}")
+        return checked
+
+    def rewrite(self, query: str, persona: Mapping[str, str], rng: random.Random, ledger: Ledger
+                ) -> tuple[str, bool, str | None]:
+        """(initial query, rewritten or not, why the query was kept after every rewrite broke the contract)."""
         if rng.random() >= self.transfer_probability:
-            return query, False
-        reply = self.client.complete(self.prompt(query, persona), ledger)
-        return reply.text.strip().strip('"').strip() or query, True
+            return query, False, None
+        checked = ask_checked(self.client, self.prompt(query, persona), ledger, "style_transfer",
+                              self.contracts.repair_rounds, lambda reply: self.check(query, reply))
+        if checked.problem is not None:
+            return query, False, f"{checked.problem[0]}: {checked.problem[1]}"
+        return checked.text, True, None
 
 
 def offline_rewrite(query: str, persona: Mapping[str, str], rng: random.Random) -> str:

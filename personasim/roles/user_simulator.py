@@ -5,26 +5,21 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from personasim.errors import LLMCallError
+from personasim.config import ContractConfig
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger, UsageLog
-from personasim.llm.types import Prompt
+from personasim.llm.repair import Checked, ContractViolation, ask_checked
+from personasim.llm.types import Prompt, Reply
 from personasim.prompts import render
 from personasim.records import Message
+from personasim.roles.contract import clean, common_problems, similarity
 from personasim.roles.persona_text import format_persona, topic, trait
 
-_ATTEMPTS = 3
+STOP = "\x00stop"  # what a passing stop signal checks as (no user turn can be this)
+
 _ASPECTS = ("edge cases", "performance", "a concrete example", "the trade-offs", "how to test it",
             "common mistakes", "the cost", "a simpler alternative", "what could go wrong")
-
-
-def _clean(text: str) -> str:
-    text = text.strip()
-    for prefix in ("User:", "user:", "Me:"):
-        if text.startswith(prefix):
-            text = text[len(prefix):].strip()
-    return text.strip('"').strip()
 
 
 def _said(message: Message) -> str:
@@ -33,12 +28,15 @@ def _said(message: Message) -> str:
 
 
 class UserFeedbackModel:
+    """The persona's side of the conversation: a user turn, or the explicit stop signal."""
+
     def __init__(self, llm_client: LLMClient, min_turns: int = 2, max_turns: int = 5,
-                 usage: UsageLog | None = None) -> None:
+                 usage: UsageLog | None = None, contracts: ContractConfig | None = None) -> None:
         self.llm = llm_client
         self.min_turns = min_turns
         self.max_turns = max_turns
         self.usage = usage
+        self.contracts = contracts or ContractConfig()
 
     def prompt(self, persona: Mapping[str, str], history: Sequence[Message], may_stop: bool) -> Prompt:
         transcript = "\n\n".join(f"{'PERSON' if m.role == 'user' else 'ASSISTANT'}: {_said(m)}" for m in history)
@@ -48,28 +46,41 @@ class UserFeedbackModel:
         return Prompt(op.FOLLOW_UP, [{"role": "system", "content": system}, {"role": "user", "content": transcript}],
                       offline=lambda rng: offline_follow_up(persona, first, may_stop, rng))
 
+    def check(self, reply: Reply, history: Sequence[Message], may_stop: bool) -> Checked:
+        """The contract: the stop signal alone (once stopping is allowed), or a user turn that is not
+        empty, carries no label, placeholder or echoed instructions, and copies neither the
+        assistant's reply nor an earlier user turn."""
+        bare = reply.text.strip().strip("\"'`*. ")
+        if bare.upper() == op.SATISFIED.upper() or bare.upper() == op.SATISFIED.strip("[]").upper():
+            checked = Checked(STOP)
+            return checked if may_stop else checked.fail("early_stop", "the persona may not stop yet")
+        checked = common_problems(clean(reply.text, cut_transcript=True), reply.finish_reason,
+                                  "follow_up")
+        if op.SATISFIED.lower() in checked.text.lower():
+            checked.fail("stop_signal_mixed", "the stop signal must stand alone")
+        last = next((m for m in reversed(history) if m.role == "assistant"), None)
+        if last is not None and similarity(checked.text, last.content) >= 0.85:
+            checked.fail("copy_of_assistant", "the reply repeats the assistant's message")
+        if any(similarity(checked.text, _said(m)) >= 0.9 for m in history if m.role == "user"):
+            checked.fail("repeat_of_user_turn", "the reply repeats an earlier user turn")
+        return checked
+
     def next_turn(self, persona: Mapping[str, str], history: Sequence[Message], current_turn: int,
                   target_turns: int, ledger: Ledger) -> str | None:
         """The next user message after `history` (which ends with the assistant's reply), or None to stop.
 
         It ends at `target_turns` (capped by max_turns); before that the persona may stop once
-        `min_turns` is reached; before `min_turns` it always follows up.
+        `min_turns` is reached; before `min_turns` it always follows up. A reply that still breaks
+        the contract after its repairs raises ContractViolation.
         """
         if current_turn >= min(target_turns, self.max_turns):
             return None
         may_stop = current_turn >= self.min_turns
-        prompt = self.prompt(persona, history, may_stop)
-        for _ in range(_ATTEMPTS):
-            reply = self.llm.complete(prompt, ledger).text
-            if op.SATISFIED in reply:
-                if may_stop:
-                    return None
-                reply = reply.replace(op.SATISFIED, "")
-            reply = _clean(reply)
-            if reply:
-                return reply
-        raise LLMCallError(f"user_simulator gave no follow-up in {_ATTEMPTS} tries before min_turns "
-                           f"({self.min_turns}) was reached")
+        checked = ask_checked(self.llm, self.prompt(persona, history, may_stop), ledger, "user_simulator",
+                              self.contracts.repair_rounds, lambda reply: self.check(reply, history, may_stop))
+        if checked.problem is not None:
+            raise ContractViolation("user_simulator", *checked.problem)
+        return None if checked.text == STOP else checked.text
 
     # -- the reference API ----------------------------------------------------------------------
     def generate_feedback(self, persona_features: dict[str, str], conversation_history: list[Message],

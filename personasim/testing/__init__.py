@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from personasim.testing.fake_openai import FakeOpenAIServer, Fault
+from personasim.testing.fake_openai import Cut, FakeOpenAIServer, Fault
 
 
 def server_config(base_url: str, *, model: str = "fake-model", timeout: float = 5.0, max_retries: int = 4,
@@ -15,4 +15,4 @@ def server_config(base_url: str, *, model: str = "fake-model", timeout: float = 
             "retry": {"max_retries": max_retries, "max_wait": max_retry_wait, "pair_attempts": pair_attempts}}
 
 
-__all__ = ["Fault", "FakeOpenAIServer", "server_config"]
+__all__ = ["Cut", "Fault", "FakeOpenAIServer", "server_config"]

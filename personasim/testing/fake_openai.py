@@ -36,6 +36,16 @@ class Fault:
     echo_auth: bool = False  # a careless server that repeats the Authorization header in its error
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A reply cut at the token limit: `text`, with finish_reason "length"."""
+
+    text: str
+
+
+Answer = str | Cut | Fault
+
+
 @dataclass
 class RecordedRequest:
     operation: str
@@ -112,8 +122,9 @@ class FakeOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self.stats = ServerStats()
         self.record_requests = True
-        self._scripts: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._responders: dict[str, Callable[[dict[str, Any]], str | Fault]] = {}
+        self._scripts: dict[str, collections.deque[str | Cut]] = collections.defaultdict(collections.deque)
+        self._responders: dict[str, Callable[[dict[str, Any]], Answer]] = {}
+        self._cut_all = False
         self._faults: collections.deque[Fault] = collections.deque()
         self._chaos: dict[str, float] = {}
         self._rng = random.Random(seed)
@@ -124,13 +135,13 @@ class FakeOpenAIServer:
         self._thread: threading.Thread | None = None
 
     # -- control ------------------------------------------------------------------------------
-    def script(self, operation: str, replies: list[str]) -> None:
+    def script(self, operation: str, replies: list[str | Cut]) -> None:
         """Answer the next calls of `operation` with these texts, in order."""
         with self._lock:
             self._scripts[operation].extend(replies)
 
-    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], str | Fault]) -> None:
-        """Answer every call of `operation` with `responder(request_body)`: a text, or a Fault to fail it."""
+    def respond_with(self, operation: str, responder: Callable[[dict[str, Any]], Answer]) -> None:
+        """Answer every call of `operation` with `responder(request_body)`: a text, a Cut text, or a Fault."""
         self._responders[operation] = responder
 
     def inject(self, *faults: Fault) -> None:
@@ -202,7 +213,11 @@ class FakeOpenAIServer:
                     roll -= rate
         return None
 
-    def _reply(self, operation: str, body: dict[str, Any]) -> str | Fault:
+    def cut_every_reply(self, cut: bool = True) -> None:
+        """Answer every call as if the token limit cut it (finish_reason "length")."""
+        self._cut_all = cut
+
+    def _reply(self, operation: str, body: dict[str, Any]) -> Answer:
         with self._lock:
             self._counter += 1
             n = self._counter
@@ -277,7 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, Fault):
             self._fail(reply, operation, body, auth)
             return
-        text = reply
+        cut = isinstance(reply, Cut) or owner._cut_all
+        text = reply.text if isinstance(reply, Cut) else reply
         prompt = sum(approx_tokens(m.get("content") or "") for m in body.get("messages") or [])
         completion = approx_tokens(text)
         with owner._lock:
@@ -287,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, {
             "id": f"chatcmpl-{owner._counter}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake-model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0, "finish_reason": "length" if cut else "stop",
                          "message": {"role": "assistant", "content": text}}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                       "total_tokens": prompt + completion},

@@ -64,7 +64,8 @@ def test_faults_are_absorbed_and_every_pair_is_done(tmp_path, remote_config, llm
 
 def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, remote_config, llm_server):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 5)
-    cfg = write_config(tmp_path / "c.yaml", remote_config(max_retries=1, max_retry_wait=0.05))
+    cfg = write_config(tmp_path / "c.yaml", remote_config(max_retries=1, max_retry_wait=0.05,
+                                                          generation={"transfer_probability": 1.0}))
     llm_server.respond_with(op.RESPOND, lambda body: Fault("status", 400) if "from p3" in json.dumps(body)
                             else "fine answer")
     summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)
@@ -94,7 +95,8 @@ def test_an_always_failing_pair_lands_in_failures_and_the_run_goes_on(tmp_path, 
 
 def test_a_transient_failure_is_retried_per_call_then_per_pair_and_counted(tmp_path, remote_config, llm_server):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 3)
-    cfg = write_config(tmp_path / "c.yaml", remote_config(max_retries=1, max_retry_wait=0.01, pair_attempts=2))
+    cfg = write_config(tmp_path / "c.yaml", remote_config(max_retries=1, max_retry_wait=0.01, pair_attempts=2,
+                                                          generation={"transfer_probability": 1.0}))
     llm_server.respond_with(op.RESPOND, lambda body: Fault("status", 503) if "from p1" in json.dumps(body)
                             else "fine answer")
     summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=4)

@@ -26,7 +26,7 @@ def test_three_turn_conversation_order_and_history(remote_config, llm_server):
     last = responds[-1].body["messages"]
     assert [m["role"] for m in last] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert last[-1]["content"] == "and speed?" and last[2]["content"] == ix.messages[1].content
-    assert ix.metadata["stop_reason"] == "target_reached" and ix.original_query == "how do I profile python"
+    assert ix.metadata["termination_reason"] == "target_reached" and ix.original_query == "how do I profile python"
 
 
 def test_satisfied_user_stops_early_but_not_before_min_turns(remote_config, llm_server):
@@ -34,7 +34,7 @@ def test_satisfied_user_stops_early_but_not_before_min_turns(remote_config, llm_
     gen = InteractionGenerator(remote_config(generation={"min_turns": 2, "max_turns": 5}))
     ix = gen.generate_interaction("p1", PERSONA, "hi", target_turns=5)
     # turn 1: SATISFIED refused (min_turns 2), retried -> follow-up; turn 2: SATISFIED accepted
-    assert ix.num_turns == 2 and ix.metadata["stop_reason"] == "satisfied"
+    assert ix.num_turns == 2 and ix.metadata["termination_reason"] == "satisfied"
     assert ix.get_trajectory()[1] == "ok one more thing"
 
 

@@ -81,6 +81,17 @@ def test_a_full_run_on_the_local_model_with_the_semantic_distractor(tmp_path):
     user_turns = [m for m in messages if m["role"] == "user"]
     for turn in user_turns:
         assert turn["was_noised"] == (turn["content"] != turn["clean_text"])
+    # no reply that breaks its role's contract sits in the dataset unflagged
+    from personasim.roles.contract import clean, common_problems
+
+    for turn in user_turns:
+        checked = common_problems(clean(turn["clean_text"], cut_transcript=True), None, "follow_up")
+        assert not checked.cleaned and checked.problem is None, turn["clean_text"]
+    for answer in (m for m in messages if m["role"] == "assistant"):
+        assert answer["truncated"] == (answer["finish_reason"] == "length")
+    stats = json.loads((tmp_path / "ds" / "stats.json").read_text())
+    flagged = stats["quality"]["violations"]["after_repair"]
+    assert stats["quality"]["truncation_rate"] == 0 or "truncated" in flagged.get("assistant", {})
     usage = ds.dataset(tmp_path / "ds" / "token_usage", format="parquet", partitioning="hive").to_table().to_pylist()
     assert {u["provider"] for u in usage} == {"local"} and {"extract_intent", "semantic_rewrite"} <= {
         u["operation"] for u in usage}

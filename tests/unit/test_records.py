@@ -11,10 +11,11 @@ def test_the_reference_message_and_interaction_constructors_fill_the_fields():
                    {"turn": 1, "clean_text": "hi there", "noise": noise.to_dict(), "is_initial": True})
     assistant = Message("assistant", "hello", metadata={"turn": 1, "model": "m", "provider": "openai"})
     assert (user.turn, user.clean_text, user.noise, user.was_noised) == (1, "hi there", noise, True)
-    assert assistant.metadata == {"turn": 1, "model": "m", "provider": "openai"}
+    assert assistant.metadata == {"turn": 1, "model": "m", "provider": "openai", "finish_reason": None,
+                                  "truncated": False}
     ix = Interaction("ix-1", "p1", {"role": "chef"}, "orig", "init", [user, assistant], 1,
                      {"assistant_model": "m", "stop_reason": "satisfied", "noise": {"ignored": "derived"}})
-    assert (ix.assistant_model, ix.stop_reason, ix.noised_turns) == ("m", "satisfied", 1)
+    assert (ix.assistant_model, ix.termination_reason, ix.noised_turns) == ("m", "satisfied", 1)
     assert ix.metadata["noise"]["strategies"] == ["typo"]
     with pytest.raises(ValueError, match="metadata key 'colour' has no field"):
         Message("user", "x", metadata={"colour": "red"})

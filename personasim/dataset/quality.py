@@ -1,0 +1,148 @@
+"""The quality section of a dataset's statistics: what a user checks before training on the data.
+
+Diversity (distinct-1/2 of user and assistant turns), near-duplicate conversations (MinHash with
+LSH, datasketch), how far rewritten queries moved from their originals, the noise actually
+injected against the configured activation probability and layer weights, fallbacks, truncation,
+contract violations by role and reason before and after repair, turns and terminations.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from datasketch import MinHash, MinHashLSH
+
+from personasim.config import DistractorConfig
+from personasim.dataset.store import Dataset
+from personasim.roles.contract import similarity
+
+NEAR_DUPLICATE = 0.8  # Jaccard similarity of word 3-gram sets above which two conversations are near-duplicates
+_PERMUTATIONS = 64
+_WORD = re.compile(r"\w+")
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+def distinct(texts: Iterable[str]) -> dict[str, float]:
+    """distinct-1 and distinct-2: unique word uni- and bigrams over all of them, across `texts`."""
+    unigrams: Counter[str] = Counter()
+    bigrams: Counter[tuple[str, str]] = Counter()
+    for text in texts:
+        words = _WORD.findall(text.lower())
+        unigrams.update(words)
+        bigrams.update(zip(words, words[1:], strict=False))
+    return {"distinct_1": _rate(len(unigrams), sum(unigrams.values())),
+            "distinct_2": _rate(len(bigrams), sum(bigrams.values()))}
+
+
+def near_duplicate_rate(conversations: Mapping[str, str]) -> float:
+    """The share of conversations with at least one other above NEAR_DUPLICATE (MinHash LSH estimate)."""
+    lsh = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=_PERMUTATIONS)
+    sketches = {}
+    for key, text in conversations.items():
+        words = _WORD.findall(text.lower())
+        shingles = {" ".join(words[i:i + 3]).encode() for i in range(max(1, len(words) - 2))}
+        sketch = MinHash(num_perm=_PERMUTATIONS)
+        sketch.update_batch(list(shingles))
+        lsh.insert(key, sketch)
+        sketches[key] = sketch
+    duplicated = sum(1 for key, sketch in sketches.items() if len(lsh.query(sketch)) > 1)
+    return _rate(duplicated, len(sketches))
+
+
+def _violations(rows: Iterable[list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, int]]]:
+    before: dict[str, Counter[str]] = {}
+    after: dict[str, Counter[str]] = {}
+    for violations in rows:
+        for v in violations or []:
+            before.setdefault(v["role"], Counter())[v["reason"]] += 1
+            if not v["repaired"]:
+                after.setdefault(v["role"], Counter())[v["reason"]] += 1
+    return {"before_repair": {role: dict(c) for role, c in sorted(before.items())},
+            "after_repair": {role: dict(c) for role, c in sorted(after.items())}}
+
+
+def _layer_mix(layers: Counter[str], distractor: DistractorConfig | None) -> dict[str, Any]:
+    total = sum(layers.values())
+    share = {layer: _rate(n, total) for layer, n in sorted(layers.items())}
+    mix: dict[str, Any] = {"counts": dict(sorted(layers.items())), "share": share}
+    if distractor is not None and distractor.type == "semantic":
+        weights = distractor.semantic.layer_weights
+        configured = {layer: round(w / sum(weights.values()), 4) for layer, w in sorted(weights.items())}
+        mix["configured"] = configured
+        mix["difference"] = {layer: round(share.get(layer, 0.0) - w, 4) for layer, w in configured.items()}
+    return mix
+
+
+def quality(dataset: Dataset, distractor: DistractorConfig | None = None) -> dict[str, Any]:
+    """The quality section; `distractor` (the run's config) gives what the noise is measured against."""
+    ix = dataset.table("interactions", ["interaction_id", "original_query", "initial_query", "style_transferred",
+                                        "style_transfer_fallback", "termination_reason", "violations"])
+    messages = dataset.table("messages", ["interaction_id", "role", "content", "was_noised", "noise_layer",
+                                          "noise_fallback", "truncated"]).to_pylist()
+    users = [m for m in messages if m["role"] == "user"]
+    assistants = [m for m in messages if m["role"] == "assistant"]
+    drawn = [m for m in users if m["was_noised"] or m["noise_fallback"]]
+    conversations: dict[str, list[str]] = {}
+    for m in messages:
+        conversations.setdefault(m["interaction_id"], []).append(m["content"])
+    rows = ix.to_pylist()
+    moved = [similarity(r["original_query"], r["initial_query"]) for r in rows if r["style_transferred"]]
+    noise: dict[str, Any] = {"activation_rate": _rate(len(drawn), len(users)),
+                             "noised_rate": _rate(sum(1 for m in users if m["was_noised"]), len(users))}
+    if distractor is not None:
+        configured = distractor.activation_probability if distractor.enabled else 0.0
+        noise.update(configured_probability=configured,
+                     difference=round(noise["activation_rate"] - configured, 4))
+    return {
+        "diversity": {"user": distinct(m["content"] for m in users),
+                      "assistant": distinct(m["content"] for m in assistants)},
+        "near_duplicate_rate": near_duplicate_rate({k: " ".join(v) for k, v in conversations.items()}),
+        "rewrite_similarity": {"rewritten": len(moved),
+                               "mean": round(statistics.fmean(moved), 4) if moved else None,
+                               "median": round(statistics.median(moved), 4) if moved else None},
+        "style_transfer_fallback_rate": _rate(sum(1 for r in rows if r["style_transfer_fallback"]), len(rows)),
+        "noise": noise,
+        "layer_mix": _layer_mix(Counter(m["noise_layer"] for m in users if m["noise_layer"]), distractor),
+        "noise_fallback_rate": _rate(sum(1 for m in drawn if m["noise_fallback"]), len(drawn)),
+        "truncation_rate": _rate(sum(1 for m in assistants if m["truncated"]), len(assistants)),
+        "violations": _violations(r["violations"] for r in rows),
+        "termination_reasons": dict(Counter(r["termination_reason"] for r in rows).most_common()),
+    }
+
+
+def summary_rows(section: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The quality section as (figure, value) rows, for `personasim stats` and the Prefect UI."""
+    diversity, noise, mix = section["diversity"], section["noise"], section["layer_mix"]
+    rows: list[tuple[str, Any]] = [
+        *((f"distinct-1 / distinct-2, {group} turns",
+           f"{diversity[group]['distinct_1']} / {diversity[group]['distinct_2']}") for group in ("user", "assistant")),
+        ("near-duplicate conversations", section["near_duplicate_rate"]),
+        ("rewrite similarity to the original (median)", section["rewrite_similarity"]["median"]),
+        ("noise activation (configured)", f"{noise['activation_rate']} ({noise.get('configured_probability', '-')})"),
+        ("noise layer share (configured)", f"{mix['share']} ({mix.get('configured', '-')})"),
+        ("noise fallback rate", section["noise_fallback_rate"]),
+        ("style transfer fallback rate", section["style_transfer_fallback_rate"]),
+        ("truncation rate", section["truncation_rate"]),
+        ("violations before repair", section["violations"]["before_repair"] or "none"),
+        ("violations after repair", section["violations"]["after_repair"] or "none"),
+        ("termination reasons", section["termination_reasons"]),
+    ]
+    if "turns_histogram" in section:
+        per_persona = section["interactions_per_persona"]
+        rows += [("turns histogram", section["turns_histogram"]),
+                 ("interactions per persona (min / median / max)",
+                  f"{per_persona['min']} / {per_persona['median']} / {per_persona['max']}")]
+    return [(name, str(value)) for name, value in rows]
+
+
+def as_markdown(section: Mapping[str, Any]) -> str:
+    """The quality section as a markdown table (the Prefect UI's artifact)."""
+    return "\n".join(["| quality | value |", "| --- | --- |",
+                      *(f"| {name} | {value} |" for name, value in summary_rows(section))])
