@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def unflagged(root: Path) -> list[str]:
     """Messages in the dataset that break a contract and carry no flag (there must be none)."""
+    from personasim.prompts import template
     from personasim.roles.contract import clean, common_problems
 
     messages = ds.dataset(root / "messages", format="parquet", partitioning="hive").to_table().to_pylist()
     found = []
     for m in messages:
         if m["role"] == "user":
-            checked = common_problems(clean(m["clean_text"], cut_transcript=True), None, "follow_up")
+            checked = common_problems(clean(m["clean_text"], cut_transcript=True), None, template("follow_up").template)
             if checked.cleaned or checked.problem:
                 found.append(f"user turn {m['interaction_id']}/{m['turn']}: {checked.problem or checked.cleaned}")
         elif (m["finish_reason"] == "length") != m["truncated"]:

@@ -7,24 +7,31 @@ pairs (one engine call each), write committed waves as batches come back, publis
 from __future__ import annotations
 
 import math
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.futures import as_completed
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.futures import wait
 from prefect.task_runners import TaskRunner
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit, with_worker_share
-from personasim.dataset import Dataset, estimate_cost
+from personasim.dataset import Dataset
 from personasim.dataset.quality import as_markdown
 from personasim.flows.runners import TaskRunnerName, build_task_runner
 from personasim.inputs import load_input
-from personasim.records import Failure, Outcome, Usage, usage_totals
+from personasim.interrupt import StopRequest, stop_on_signals
+from personasim.progress import RunProgress, show_progress
+from personasim.records import Failure, Outcome, Pair
 from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
 from personasim.tasks.prefect_compat import RunHandle, Sealed, api_for_workers, forget_result, worker_processes
@@ -57,6 +64,12 @@ class RunParameters(BaseModel):
         None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); "
                           "empty: a local cluster started for the run")
     workers: int | None = Field(None, ge=1, le=1024, description="worker processes of a local cluster (default: cores)")
+    max_cost: float | None = Field(None, gt=0, description="USD: once this run has spent it, no new pair starts "
+                                                           "(prices from the config's pricing table)")
+    new_variant: bool = Field(False, description="add this run to a dataset made with another seed or config, "
+                                                 "as a variant partitioned and counted apart")
+    show_progress: bool = Field(True, description="live progress in a terminal, a plain line every few seconds "
+                                                  "elsewhere")
 
     @model_validator(mode="after")
     def _cluster_options_need_a_cluster(self) -> RunParameters:
@@ -86,95 +99,116 @@ class RunParameters(BaseModel):
 
 @dataclass
 class Tally:
-    """What this run did, for its summary."""
+    """What this run's interactions were like, for its summary (counts and cost: RunProgress)."""
 
-    done: int = 0
-    failed: int = 0
     recovered: int = 0
     turns: int = 0
     user_turns: int = 0
     noised_turns: int = 0
-    calls: list[Usage] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def add(self, outcomes: list[Outcome], *, generated: bool) -> None:
+    def add(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
-            if generated:
-                self.calls.extend(outcome.usage)
             if isinstance(outcome, Failure):
-                self.failed += 1
                 if len(self.failures) < 5:
                     self.failures.append(f"{outcome.persona_id}/{outcome.query_id or outcome.original_query[:30]}: "
                                          f"{outcome.reason}")
                 continue
-            self.done += 1
             self.turns += outcome.num_turns
             self.user_turns += outcome.user_turns
             self.noised_turns += outcome.noised_turns
 
 
+GRACE_S = 5.0  # after a stop, how long pairs in flight may take before they are given up
+
+
 def run_pipeline(params: RunParameters) -> dict[str, Any]:
-    """The work of a run: triage, recover, generate batches, write committed waves, publish statistics."""
+    """The work of a run: triage, recover, generate batches, write committed waves, publish statistics.
+
+    A stop (Ctrl-C, SIGTERM, the budget) starts no new pair, lets pairs in flight finish for
+    GRACE_S seconds, gives up the rest (they are redone by the next run) and commits what is done.
+    """
     logger = get_run_logger()
     workers = worker_processes(params.task_runner)
     config = with_worker_share(params.config(), workers)
     pairs = load_input(params.input_path, limit=params.limit)
     started = datetime.now(timezone.utc)
-    clock = time.perf_counter()
     run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     run_date = f"{started:%Y-%m-%d}"
-    run = RunHandle(run_id, config, params.dataset_root, -(-params.max_concurrency // workers))
+    budget = params.max_cost if params.max_cost is not None else config.budget.max_cost_usd
+    run = RunHandle(run_id, config, params.dataset_root, -(-params.max_concurrency // workers),
+                    None if budget is None else budget / workers)
     tally = Tally()
     try:
-        with Dataset(params.dataset_root).lock():
-            triage = prepare_task(run, Sealed(pairs)).value
+        with Dataset(params.dataset_root).lock(), stop_on_signals(lambda: run.stop("interrupted")) as stop:
+            triage = prepare_task(run, Sealed(pairs), params.new_variant).value
             logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
                         run_id, len(pairs), len(triage.skipped), len(triage.recover), len(triage.todo))
+            progress = RunProgress(len(triage.todo) + len(triage.recover), config.pricing)
             if triage.recover:
                 recovered: list[Outcome] = list(recover_task(run, Sealed(triage.recover)).value)
                 write_wave_task(run, f"{run_id}-recovered", run_date, Sealed(recovered))
-                tally.add(recovered, generated=False)
+                progress.add(recovered, paid=False)
+                tally.add(recovered)
                 tally.recovered = len(recovered)
             size = params.batch_size(len(triage.todo))
-            futures = [generate_task.submit(run, Sealed(triage.todo[i:i + size]))
-                       for i in range(0, len(triage.todo), size)]
-            wave: list[Outcome] = []
-            waves = 0
-            for future in as_completed(futures):
-                outcomes = future.result().value
-                forget_result(future)
-                tally.add(outcomes, generated=True)
-                wave.extend(outcomes)
-                if len(wave) >= params.wave(size):
-                    write_wave_task(run, f"{run_id}-w{waves:05d}", run_date, Sealed(wave))
-                    wave, waves = [], waves + 1
-            if wave:
-                write_wave_task(run, f"{run_id}-w{waves:05d}", run_date, Sealed(wave))
+            with show_progress(progress, enabled=params.show_progress):
+                _generate(run, triage.todo, size, params.wave(size), run_date, progress, tally, stop)
             stats = publish_statistics_task(run)
     finally:
         run.close()
     for line in tally.failures:
         logger.warning("failed pair %s", line)
-    calls = usage_totals(tally.calls)
-    by_model: dict[str, list[Usage]] = {}
-    for record in tally.calls:
-        by_model.setdefault(record.model, []).append(record)
+    books = progress.snapshot()
+    stopped = "interrupted" if stop.requested else run.stopped or (
+        "budget" if budget is not None and books.cost_usd >= budget else None)
     summary = {
         "run_id": run_id, "dataset_root": params.dataset_root, "task_runner": params.task_runner,
-        "workers": workers, "pairs": len(pairs), "done": tally.done, "failed": tally.failed,
-        "skipped": len(triage.skipped), "recovered": tally.recovered, "turns": tally.turns,
+        "workers": workers, "pairs": len(pairs), "done": books.done, "failed": books.failed,
+        "skipped": len(triage.skipped), "recovered": tally.recovered,
+        "not_started": len(triage.todo) + len(triage.recover) - books.finished, "stopped": stopped,
+        "turns": tally.turns,
         "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
-        "llm_calls": calls["calls"], "input_tokens": calls["input_tokens"], "output_tokens": calls["output_tokens"],
-        "cost_usd": estimate_cost({m: usage_totals(r) for m, r in by_model.items()}, config.pricing)["total_usd"],
-        "elapsed_s": round(time.perf_counter() - clock, 3), "statistics": stats,
+        "llm_calls": books.calls, "input_tokens": books.input_tokens, "output_tokens": books.output_tokens,
+        "cost_usd": books.cost_usd, "elapsed_s": round(books.elapsed_s, 3), "statistics": stats,
     }
     create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
                           description=f"personasim run {run_id} into {params.dataset_root}")
     create_markdown_artifact(key="personasim-quality", markdown=as_markdown(stats["quality"]),
                              description=f"quality of the dataset {params.dataset_root} after run {run_id}")
-    logger.info("run %s: %d done, %d failed, %d skipped, %d recovered", run_id, tally.done, tally.failed,
-                len(triage.skipped), tally.recovered)
+    logger.info("run %s: %d done, %d failed, %d skipped, %d recovered%s", run_id, books.done, books.failed,
+                len(triage.skipped), tally.recovered, f"; stopped: {stopped}" if stopped else "")
     return summary
+
+
+def _generate(run: RunHandle, todo: list[Pair], size: int, wave_size: int, run_date: str, progress: RunProgress,
+              tally: Tally, stop: StopRequest) -> None:
+    """Batches of pairs out as tasks; outcomes back into committed waves as the batches finish."""
+    futures = [generate_task.submit(run, Sealed(todo[i:i + size])) for i in range(0, len(todo), size)]
+    artifact = cast(UUID, create_progress_artifact(0.0, description=f"pairs of run {run.run_id}")) if todo else None
+    wave: list[Outcome] = []
+    waves = 0
+    pending = list(futures)
+    while pending:
+        finished, not_done = wait(pending, timeout=0.5)
+        pending = list(not_done)
+        for future in finished:
+            outcomes = future.result().value
+            forget_result(future)
+            progress.add(outcomes)
+            tally.add(outcomes)
+            wave.extend(outcomes)
+        if wave and (len(wave) >= wave_size or not pending):
+            write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
+            wave, waves = [], waves + 1
+            if artifact is not None:
+                update_progress_artifact(artifact, 100.0 * progress.snapshot().finished / max(1, progress.total))
+        if stop.requested and stop.since() > GRACE_S:
+            run.abort()  # pairs still in flight are given up: their batches come back at once
+            if stop.since() > 2 * GRACE_S:  # workers in other processes: stop waiting for them
+                break
+    if wave:
+        write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
 
 
 def _summary_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -214,6 +248,9 @@ def generate_interactions(
     task_runner: TaskRunnerName = "thread",
     runner_address: str | None = None,
     workers: int | None = None,
+    max_cost: float | None = None,
+    new_variant: bool = False,
+    show_progress: bool = True,
 ) -> dict[str, Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
 
@@ -225,7 +262,7 @@ def generate_interactions(
                            backend=backend, local_model=local_model, run_name=run_name, seed=seed,
                            max_concurrency=max_concurrency, limit=limit, pairs_per_task=pairs_per_task,
                            wave_size=wave_size, task_runner=task_runner, runner_address=runner_address,
-                           workers=workers)
+                           workers=workers, max_cost=max_cost, new_variant=new_variant, show_progress=show_progress)
     return _pair_waves.with_options(task_runner=_task_runner(params))(params)
 
 

@@ -1,4 +1,4 @@
-"""The `personasim` command: run the flow locally, validate inputs, print a dataset's statistics."""
+"""The `personasim` command: run the flow, estimate a run's cost, validate inputs, print a dataset's statistics."""
 
 from __future__ import annotations
 
@@ -6,15 +6,22 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from personasim.errors import PersonasimError
+from personasim.errors import ConfigError, PersonasimError
+from personasim.interrupt import INTERRUPTED
 
-console = Console()
+if TYPE_CHECKING:
+    from personasim.config import PersonasimConfig
+    from personasim.records import Pair
+
+console = Console(soft_wrap=True)  # a message is one line, whatever the terminal's width
+BUDGET_REACHED = 3  # the exit status of a run the budget stopped (a rerun resumes it)
 
 # Offline by default: no telemetry, quiet logs; a user's own settings still win.
 PREFECT_DEFAULTS = {
@@ -28,44 +35,115 @@ PREFECT_DEFAULTS = {
 }
 
 
+def _positive(kind: type) -> Any:
+    """An argparse type: a number greater than 0 (`--limit 0` is refused before anything starts)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad option is one line naming it (exit 2), not the usage block."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Help(argparse.HelpFormatter):
+    """Every option's help ends with its default, where it has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _inputs(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--input", required=True, help="pair file (JSONL, JSON, CSV, Parquet) or a directory")
+    command.add_argument("--config", default=None, help="YAML config (default: the offline backend)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="personasim", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="generate interactions into a dataset (the Prefect flow, locally)")
-    run.add_argument("--input", required=True, help="pair file (JSONL, JSON, CSV, Parquet) or a directory")
-    run.add_argument("--output", default="output/dataset", help="dataset root (directory or s3:// URL)")
-    run.add_argument("--config", help="YAML config (default: the offline backend)")
+    helpful = _Help
+    parser = _Parser(prog="personasim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", formatter_class=helpful,
+                         help="generate interactions into a dataset (the Prefect flow, locally)")
+    _inputs(run)
+    run.add_argument("--output", default="output/dataset", help="dataset root: a directory or an s3:// URL")
     run.add_argument("--backend", choices=("config", "local"), default="config",
-                     help="'local': run every role on a llama.cpp model started for this run")
+                     help="'local': every role on a llama.cpp model started for this run")
     run.add_argument("--local-model", default="smollm2", help="with --backend local: 'smollm2' or a GGUF path")
-    run.add_argument("--run-name")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--max-concurrency", type=int, default=16)
-    run.add_argument("--limit", type=int)
-    run.add_argument("--pairs-per-task", type=int,
-                     help="pairs per Prefect task run (default: from the pairs and the concurrency)")
-    run.add_argument("--wave-size", type=int)
+    run.add_argument("--run-name", default=None, help="a name for the run id (letters, digits, _ . -)")
+    run.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
+    run.add_argument("--max-concurrency", type=_positive(int), default=16, help="LLM calls in flight per endpoint")
+    run.add_argument("--limit", type=_positive(int), default=None, help="only the first N pairs of the input")
+    run.add_argument("--max-cost", type=_positive(float), default=None,
+                     help="USD: once the run has spent it, no new pair starts (needs prices for every model)")
+    run.add_argument("--new-variant", action="store_true",
+                     help="add the run to a dataset made with another seed or config, counted apart")
+    run.add_argument("--pairs-per-task", type=_positive(int), default=None,
+                     help="pairs per Prefect task run (default: chosen from the pairs and the concurrency)")
+    run.add_argument("--wave-size", type=_positive(int), default=None,
+                     help="pairs per committed Parquet wave (default: twice the concurrency)")
     run.add_argument("--task-runner", choices=("thread", "dask", "ray"), default="thread",
                      help="where pair tasks run: threads here, or Dask/Ray worker processes")
-    run.add_argument("--runner-address", help="an existing Dask scheduler or Ray cluster (default: a local one)")
-    run.add_argument("--workers", type=int, help="worker processes of a local Dask/Ray cluster (default: cores)")
-    run.add_argument("--summary-json", help="also write the run's summary to this file")
-    validate = sub.add_parser("validate", help="check the input and config, print what is wrong")
-    validate.add_argument("--input", required=True)
-    validate.add_argument("--config")
-    stats = sub.add_parser("stats", help="print a dataset's statistics summary")
+    run.add_argument("--runner-address", default=None,
+                     help="an existing Dask scheduler or Ray cluster (default: a local one)")
+    run.add_argument("--workers", type=_positive(int), default=None,
+                     help="worker processes of a local Dask/Ray cluster (default: one per core)")
+    run.add_argument("--summary-json", default=None, help="also write the run's summary to this file")
+    validate = sub.add_parser("validate", formatter_class=helpful,
+                              help="check the input, the config and the API keys, print the first problem")
+    _inputs(validate)
+    estimate = sub.add_parser("estimate", formatter_class=helpful,
+                              help="projected calls, tokens and cost of a run, before anything is paid")
+    _inputs(estimate)
+    estimate.add_argument("--output", default=None,
+                          help="the run's dataset: what it holds is skipped, and calibrates the figures")
+    estimate.add_argument("--limit", type=_positive(int), default=None, help="only the first N pairs of the input")
+    estimate.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    export = sub.add_parser("export", formatter_class=helpful, help="write a dataset in another tool's format")
+    export.add_argument("dataset", help="dataset root")
+    export.add_argument("--format", choices=("personagym",), required=True,
+                        help="personagym: train/val/test_samples.json and statistics.json")
+    export.add_argument("--to", required=True, help="the folder to write into")
+    export.add_argument("--config", default=None, help="the config whose export section (include_*) applies")
+    config = sub.add_parser("config", formatter_class=helpful, help="work with config files")
+    config_sub = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    migrate = config_sub.add_parser("migrate", formatter_class=helpful,
+                                    help="print a PersonaGym config.yaml as the personasim config of the same run")
+    migrate.add_argument("old", help="the PersonaGym config.yaml")
+    migrate.add_argument("--to", default=None, help="write it to this file instead of printing it")
+    stats = sub.add_parser("stats", formatter_class=helpful, help="print a dataset's statistics summary")
     stats.add_argument("dataset", help="dataset root")
     stats.add_argument("--json", action="store_true", help="print stats.json as JSON")
     return parser
 
 
-def _validate(input_path: str, config_path: str | None) -> tuple[Any, list]:
-    from personasim.config import load_config
+def _validate(args: argparse.Namespace) -> tuple[PersonasimConfig, list[Pair]]:
+    """Config, input and API keys, checked in well under a second: no Prefect, no server, no call."""
+    from personasim.config import load_config, with_local_model
     from personasim.inputs import load_input
+    from personasim.llm.openai_backend import check_keys
 
-    config = load_config(config_path)
-    pairs = load_input(input_path)
-    return config, pairs
+    config = load_config(args.config)
+    if getattr(args, "seed", None) is not None:
+        config = config.with_seed(args.seed)
+    if getattr(args, "backend", "config") == "local":
+        config = with_local_model(config, args.local_model)
+    check_keys(config)
+    return config, load_input(args.input, limit=getattr(args, "limit", None))
 
 
 def _print_stats(root: str, stats: dict[str, Any]) -> None:
@@ -98,17 +176,32 @@ def quality_table(quality: dict[str, Any]) -> Table:
     return table
 
 
-def _run(args: argparse.Namespace) -> int:
-    for name, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    config, pairs = _validate(args.input, args.config)  # fail fast, before Prefect starts
-    from personasim.dataset import Dataset
 
-    Dataset(args.output).check_writable()
+def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
+    """What else can be checked before Prefect starts: the output, the dataset's seed and config,
+    the runner's extra, prices for a budget."""
+    from personasim.dataset import Dataset
+    from personasim.dataset.identity import check_variant
+
+    dataset = Dataset(args.output)
+    dataset.check_writable()
+    check_variant(dataset, config.fingerprint(), config.seed, new_variant=args.new_variant)
     if args.task_runner != "thread":
         from personasim.flows.runners import runner_class
 
         runner_class(args.task_runner)
+    elif args.runner_address or args.workers:
+        raise ConfigError("--runner-address and --workers are for --task-runner dask or ray")
+    unpriced = sorted({m.model for _, m in config.spec.models.all()} - set(config.pricing))
+    if (args.max_cost or config.budget.max_cost_usd) and unpriced:
+        raise ConfigError(f"a budget needs a price for every model; the config's pricing has none for {unpriced[0]}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    config, pairs = _validate(args)
+    _preflight(args, config)
     from personasim import watchdog
 
     watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
@@ -122,15 +215,68 @@ def _run(args: argparse.Namespace) -> int:
                                     run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
                                     limit=args.limit, pairs_per_task=args.pairs_per_task,
                                     wave_size=args.wave_size, task_runner=args.task_runner,
-                                    runner_address=args.runner_address, workers=args.workers)
-    console.print(f"run {summary['run_id']}: {summary['done']} done, {summary['failed']} failed, "
-                  f"{summary['skipped']} skipped, {summary['recovered']} recovered")
-    _print_stats(args.output, summary["statistics"])
+                                    runner_address=args.runner_address, workers=args.workers,
+                                    max_cost=args.max_cost, new_variant=args.new_variant)
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2, default=str)
+    if summary["stopped"] == "interrupted":
+        console.print(f"interrupted: {summary['done']} pairs done and committed, {summary['not_started']} not "
+                      "done; run the same command again to resume", highlight=False)
+        return INTERRUPTED
+    console.print(f"run {summary['run_id']}: {summary['done']} done, {summary['failed']} failed, "
+                  f"{summary['skipped']} skipped, {summary['recovered']} recovered")
+    _print_stats(args.output, summary["statistics"])
     console.print(f"dataset written to [bold]{os.path.abspath(args.output)}[/]")
+    if summary["stopped"] == "budget":
+        budget = args.max_cost or config.budget.max_cost_usd
+        console.print(f"stopped by the budget: ${summary['cost_usd']} spent of ${budget}; "
+                      f"{summary['not_started']} pairs not started (run again to resume)", highlight=False)
+        return BUDGET_REACHED
     return 1 if summary["failed"] and not summary["done"] and not summary["skipped"] else 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from personasim.estimate import estimate_run
+
+    config, pairs = _validate(args)
+    dataset = None
+    if args.output:
+        from personasim.dataset import Dataset
+        from personasim.engine import interaction_id_for
+
+        dataset = Dataset(args.output)
+        done = dataset.interaction_ids()
+        pairs = [p for p in pairs if interaction_id_for(p, config.seed, config.fingerprint()) not in done]
+    result = estimate_run(pairs, config, dataset)
+    totals = result.totals()
+    if args.json:
+        print(json.dumps({"pairs": result.pairs, "calibrated_from": result.calibrated_from, **totals,
+                          "by_model": result.by_model, "cost": result.cost}, indent=2))
+        return 0
+    basis = (f"calibrated from {result.calibrated_from} interactions in {args.output}" if result.calibrated_from
+             else "modelled from the config (assumed reply lengths; a dataset of the same config calibrates it)")
+    table = Table(title=f"estimate for {result.pairs} pairs", show_header=False)
+    table.add_row("LLM calls", f"{totals['calls']:,}")
+    table.add_row("tokens in / out", f"{totals['input_tokens']:,} / {totals['output_tokens']:,}")
+    table.add_row("cost (USD)", str(result.cost["total_usd"]))
+    table.add_row("models without a price", ", ".join(result.cost["unpriced_models"]) or "none")
+    table.add_row("basis", basis)
+    console.print(table)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from personasim.config import load_config
+    from personasim.dataset import Dataset
+    from personasim.exports.personagym import export_personagym
+
+    dataset = Dataset(args.dataset)
+    if dataset.read_json("stats.json") is None:
+        raise PersonasimError(f"{args.dataset}: no stats.json (not a personasim dataset, or no run finished)")
+    files = export_personagym(dataset, args.to, load_config(args.config).export)
+    console.print(f"wrote {', '.join(f.name for f in files)} to {args.to}", highlight=False)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +284,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "estimate":
+            return _estimate(args)
+        if args.command == "export":
+            return _export(args)
+        if args.command == "config":
+            from personasim.config.personagym import migrate
+
+            text = migrate(args.old)
+            if args.to:
+                Path(args.to).write_text(text, encoding="utf-8")
+            else:
+                print(text, end="")
+            return 0
         if args.command == "validate":
-            config, pairs = _validate(args.input, args.config)
+            config, pairs = _validate(args)
             console.print(f"ok: {len(pairs)} pairs from {args.input}; config fingerprint {config.fingerprint()}")
             return 0
         from personasim.dataset import Dataset
@@ -155,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     except PersonasimError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
+    except KeyboardInterrupt:  # before the run had started: nothing to commit
+        console.print("interrupted", highlight=False)
+        return INTERRUPTED
+    except BrokenPipeError:  # `personasim stats DIR --json | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
         "token_usage": [row for o in outcomes.value for row in usage_rows(o, run_id)],
     }
     with run.in_use():
-        run.dataset.write_wave(wave_id, run_date, rows)
+        run.dataset.write_wave(wave_id, run_date, run.config.fingerprint(), rows)
     return len(interactions)
 
 

@@ -13,17 +13,21 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
+from personasim.dataset.identity import check_variant, record_variant
 from personasim.engine import Triage
 from personasim.records import Interaction, Outcome, Pair
 from personasim.tasks.prefect_compat import RunHandle, Sealed
 
 
 @task(name="prepare-dataset", cache_policy=NO_CACHE, persist_result=False)
-def prepare_task(run: RunHandle, pairs: Sealed[list[Pair]]) -> Sealed[Triage]:
-    """Drop what a crashed wave left; sort the pairs into skip (in the dataset), recover (stored), generate."""
+def prepare_task(run: RunHandle, pairs: Sealed[list[Pair]], new_variant: bool = False) -> Sealed[Triage]:
+    """Refuse another seed or spec unless asked for as a new variant; drop what a crashed wave left;
+    sort the pairs into skip (in the dataset), recover (stored), generate."""
     with run.in_use():
         dataset = run.dataset
+        check_variant(dataset, run.config.fingerprint(), run.config.seed, new_variant=new_variant)
         dataset.prepare()
+        record_variant(dataset, run.config.fingerprint(), run.config.seed)
         return Sealed(run.engine.triage(pairs.value, dataset.interaction_ids()))
 
 

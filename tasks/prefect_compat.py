@@ -93,12 +93,14 @@ class RunHandle:
     while tasks use it and lets it go after `IDLE_SECONDS` without one.
     """
 
-    __slots__ = ("run_id", "config", "dataset_root", "concurrency", "_engine", "_spend", "_lock", "_active",
-                 "_last_used")
+    __slots__ = ("run_id", "config", "dataset_root", "concurrency", "budget_usd", "_engine", "_spend", "_lock",
+                 "_active", "_last_used", "_stopped")
 
-    def __init__(self, run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int) -> None:
+    def __init__(self, run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int,
+                 budget_usd: float | None = None) -> None:
         self.run_id, self.config, self.dataset_root = run_id, config, dataset_root
-        self.concurrency = concurrency
+        self.concurrency, self.budget_usd = concurrency, budget_usd
+        self._stopped: str | None = None
         self._engine: Engine | None = None
         self._spend: SpendLog | None = None
         self._lock = threading.Lock()
@@ -132,8 +134,30 @@ class RunHandle:
                 dataset = self.dataset
                 self._spend = SpendLog(dataset, self.run_id)
                 self._engine = Engine.from_config(self.config, store=dataset.interaction_storage(),
-                                                  concurrency=self.concurrency, spend=self._spend)
+                                                  concurrency=self.concurrency, spend=self._spend,
+                                                  budget_usd=self.budget_usd)
             return self._engine
+
+    def stop(self, reason: str) -> None:
+        """No new pair starts in this process (see Engine.stop)."""
+        self._stopped = self._stopped or reason
+        with self._lock:
+            engine = self._engine
+        if engine is not None:
+            engine.stop(reason)
+
+    def abort(self) -> None:
+        """Pairs in flight in this process are given up (see Engine.abort)."""
+        with self._lock:
+            engine = self._engine
+        if engine is not None:
+            engine.abort()
+
+    @property
+    def stopped(self) -> str | None:
+        with self._lock:
+            engine = self._engine
+        return self._stopped or (engine.stopped if engine is not None else None)
 
     def flush_spend(self) -> None:
         """Make the calls paid for so far durable (object storage writes them per batch)."""
@@ -151,21 +175,22 @@ class RunHandle:
             spend.close()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return _worker_handle, (self.run_id, self.config, self.dataset_root, self.concurrency)
+        return _worker_handle, (self.run_id, self.config, self.dataset_root, self.concurrency, self.budget_usd)
 
 
 _worker_runs: dict[str, RunHandle] = {}
 _worker_lock = threading.Lock()
 
 
-def _worker_handle(run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int) -> RunHandle:
+def _worker_handle(run_id: str, config: PersonasimConfig, dataset_root: str, concurrency: int,
+                   budget_usd: float | None) -> RunHandle:
     """The run's handle in a worker process: the same one for every task of the run."""
     now = time.monotonic()
     with _worker_lock:
         stale = [_worker_runs.pop(k) for k, h in list(_worker_runs.items()) if k != run_id and h.idle(now)]
         handle = _worker_runs.get(run_id)
         if handle is None:
-            handle = _worker_runs[run_id] = RunHandle(run_id, config, dataset_root, concurrency)
+            handle = _worker_runs[run_id] = RunHandle(run_id, config, dataset_root, concurrency, budget_usd)
     for old in stale:
         old.close()
     return handle

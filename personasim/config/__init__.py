@@ -10,7 +10,7 @@ from personasim.config.loading import (
     with_request_limit,
     with_worker_share,
 )
-from personasim.config.options import Connection, Endpoint, PriceConfig, RetryPolicy, SplitConfig
+from personasim.config.options import Connection, Endpoint, ExportConfig, PriceConfig, RetryPolicy, SplitConfig
 from personasim.config.spec import (
     ROLES,
     ContractConfig,
@@ -32,6 +32,7 @@ __all__ = [
     "ContractConfig",
     "DistractorConfig",
     "Endpoint",
+    "ExportConfig",
     "GenerationConfig",
     "GenerationSpec",
     "ModelSpec",

@@ -7,6 +7,7 @@ still an unknown key, named with its file and path.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,17 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from personasim.config.options import Connection, Endpoint, PriceConfig, RetryPolicy, RoleConnections, SplitConfig
+from personasim.config.options import (
+    BudgetConfig,
+    Connection,
+    Endpoint,
+    ExportConfig,
+    PriceConfig,
+    RetryPolicy,
+    RoleConnections,
+    SplitConfig,
+)
+from personasim.config.personagym import is_personagym, translate
 from personasim.config.spec import ROLES, GenerationSpec, ModelSpec, PoolModel, Section
 from personasim.errors import ConfigError
 
@@ -28,6 +39,8 @@ class PersonasimConfig(Section):
     spec: GenerationSpec = Field(default_factory=GenerationSpec)
     connections: RoleConnections = Field(default_factory=RoleConnections)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
 
@@ -195,7 +208,7 @@ def _describe(error: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
-def _read(source: str | Path) -> Any:
+def read_yaml(source: str | Path) -> Any:
     try:
         text = Path(source).read_text(encoding="utf-8")
     except OSError as exc:
@@ -206,7 +219,31 @@ def _read(source: str | Path) -> Any:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
 
 
-SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "retry", "splits", "pricing")
+SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "prompts", "retry", "budget", "export",
+            "splits", "pricing")
+
+
+def resolve_path(path: str, origin: str) -> Path:
+    """A path named in a config: against the config file's folder, then the working directory."""
+    given = Path(path).expanduser()
+    if not given.is_absolute() and origin != "config":
+        beside = Path(origin).resolve().parent / given
+        if beside.exists():
+            return beside
+    return given
+
+
+def _prompt_files(prompts: Any, origin: str) -> dict[str, str]:
+    """`prompts: {name: file}` as {name: the file's text}."""
+    if not isinstance(prompts, Mapping):
+        raise ConfigError(f"{origin}: prompts: must map a template name to a file")
+    texts = {}
+    for name, path in prompts.items():
+        try:
+            texts[name] = resolve_path(str(path), origin).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{origin}: prompts.{name}: cannot read {path}: {exc.strerror or exc}") from None
+    return texts
 
 
 def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None = None) -> PersonasimConfig:
@@ -214,9 +251,13 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
     if isinstance(source, PersonasimConfig):
         return source
     origin = "config" if source is None or isinstance(source, Mapping) else str(source)
-    raw = {} if source is None else dict(source) if isinstance(source, Mapping) else _read(source)
+    raw = {} if source is None else dict(source) if isinstance(source, Mapping) else read_yaml(source)
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{origin}: top level must be a mapping of sections")
+    if is_personagym(raw):
+        raw, notices = translate(raw, origin)
+        for notice in notices:
+            print(f"personasim: PersonaGym config: {notice}", file=sys.stderr)
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{origin}: {unknown[0]}: unknown key (sections: {', '.join(SECTIONS)})")
@@ -228,7 +269,10 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor", "contracts") if k in raw}}
-    document = {"spec": spec, "connections": links, **{k: raw[k] for k in ("retry", "splits", "pricing") if k in raw}}
+    if "prompts" in raw:
+        spec["prompts"] = _prompt_files(raw["prompts"], origin)
+    document = {"spec": spec, "connections": links,
+                **{k: raw[k] for k in ("retry", "budget", "export", "splits", "pricing") if k in raw}}
     try:
         return PersonasimConfig.model_validate(document)
     except ValidationError as exc:

@@ -47,6 +47,24 @@ class RetryPolicy(Section):
     max_retries: int = Field(5, ge=0, le=50)
     max_wait: float = Field(60.0, gt=0, le=600)
     pair_attempts: int = Field(2, ge=1, le=10)
+    supplement_rounds: int = Field(0, ge=0, le=10, description="rounds, after a batch, over its pairs that "
+                                                               "failed for a transient reason")
+
+
+class BudgetConfig(Section):
+    """A spending cap for a run: once reached, no new pair starts (prices from `pricing`)."""
+
+    max_cost_usd: float | None = Field(None, gt=0)
+
+
+class ExportConfig(Section):
+    """What the PersonaGym-format export writes of each sample (its training_data.format)."""
+
+    include_persona: bool = True
+    include_trajectory: bool = True
+    include_distractor_versions: bool = True
+    include_full_conversation: bool = True
+    include_metadata: bool = True
 
 
 class SplitConfig(Section):

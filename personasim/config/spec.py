@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Provider = Literal["openai", "offline", "local"]
 ROLES = ("style_transfer", "assistant", "user_simulator", "distractor")
@@ -165,6 +165,14 @@ class GenerationSpec(Section):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     distractor: DistractorConfig = Field(default_factory=DistractorConfig)
     contracts: ContractConfig = Field(default_factory=ContractConfig)
+    prompts: dict[str, str] = Field(default_factory=dict, description="replacement templates: name -> text")
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
+        from personasim.prompts import check_override  # the prompts package reads no config
+
+        return {name: check_override(name, text) for name, text in prompts.items()}
 
     def fingerprint(self) -> str:
         """A short hash of the whole spec: equal specs generate the same data."""

@@ -1,6 +1,6 @@
 """Partitioned Parquet datasets: schemas, rows, committed waves, statistics."""
 
-from personasim.dataset.stats import compute_statistics, estimate_cost
+from personasim.dataset.stats import compute_statistics
 from personasim.dataset.store import Dataset
 
-__all__ = ["Dataset", "compute_statistics", "estimate_cost"]
+__all__ = ["Dataset", "compute_statistics"]

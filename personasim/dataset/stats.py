@@ -19,21 +19,7 @@ from personasim.config import DistractorConfig, PriceConfig
 from personasim.dataset.quality import quality
 from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
-
-
-def estimate_cost(tokens_by_model: Mapping[str, Mapping[str, int]], pricing: Mapping[str, PriceConfig]
-                  ) -> dict[str, Any]:
-    """USD from the config's price table; models without a price are listed, not guessed."""
-    total, by_model, unpriced = 0.0, {}, []
-    for model, tokens in sorted(tokens_by_model.items()):
-        price = pricing.get(model)
-        if price is None:
-            unpriced.append(model)
-            continue
-        cost = (tokens["input_tokens"] * price.input_per_1m + tokens["output_tokens"] * price.output_per_1m) / 1e6
-        by_model[model] = round(cost, 6)
-        total += cost
-    return {"total_usd": round(total, 6), "by_model": by_model, "unpriced_models": unpriced}
+from personasim.pricing import estimate_cost
 
 
 def tokens_by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, int]]:
@@ -58,6 +44,18 @@ def _books(rows: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> di
     }
 
 
+def _variants(dataset: Dataset, samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each variant (config fingerprint) counted apart: its seed, interactions and split sizes."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in dataset.table("interactions", ["config_fingerprint", "seed"]).to_pylist():
+        entry = out.setdefault(row["config_fingerprint"], {"seed": row["seed"], "interactions": 0, "splits": {}})
+        entry["interactions"] += 1
+    for sample in samples:
+        splits = out.setdefault(sample["variant"], {"seed": None, "interactions": 0, "splits": {}})["splits"]
+        splits[sample["split"]] = splits.get(sample["split"], 0) + 1
+    return out
+
+
 def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | None = None,
                        distractor: DistractorConfig | None = None) -> dict[str, Any]:
     """The whole dataset's summary; `distractor` (the run's) is what the noise is measured against."""
@@ -73,6 +71,7 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
     layers = Counter(layer for row in ix.column("noise_layers").to_pylist() for layer in (row or []))
     books = _books(paid_by_interactions, prices)
     personas = Counter(ix.column("persona_id").to_pylist())
+    samples = dataset.table("training", ["variant", "split"]).to_pylist()
     turns = dict(sorted(Counter(ix.column("num_turns").to_pylist()).items()))
     return {
         "interactions": n,
@@ -88,6 +87,7 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
         "tokens": {k: v for k, v in books.items() if k != "cost"},
         "cost": books["cost"],
         "spent": _books(read_spend(dataset), prices),
+        "variants": _variants(dataset, samples),
         "failure_reasons": dict(Counter(r.split(":")[0] for r in failures.column("reason").to_pylist()
                                         ).most_common(10)),
         "quality": {**quality(dataset, distractor), "turns_histogram": turns,

@@ -151,8 +151,12 @@ class Dataset:
                 removed.append(str(tmp))
         return removed
 
-    def write_wave(self, wave_id: str, run_date: str, rows: dict[str, list[dict[str, Any]]]) -> list[str]:
-        """Write a wave's rows (table -> rows; training rows carry `split`), then commit it."""
+    def write_wave(self, wave_id: str, run_date: str, variant: str, rows: dict[str, list[dict[str, Any]]]
+                   ) -> list[str]:
+        """Write a wave's rows (table -> rows; training rows carry `split`), then commit it.
+
+        Files go to `table/run_date=…/variant=<config fingerprint>/[split=…/]part-<wave>.parquet`.
+        """
         files = []
         for table, table_rows in rows.items():
             if not table_rows:
@@ -162,7 +166,8 @@ class Dataset:
                 key = f"split={row.pop('split')}" if table == "training" else ""
                 groups.setdefault(key, []).append(row)
             for key, group in groups.items():
-                parts = [table, f"run_date={run_date}"] + ([key] if key else []) + [f"part-{wave_id}.parquet"]
+                parts = [table, f"run_date={run_date}", f"variant={variant}", *([key] if key else []),
+                         f"part-{wave_id}.parquet"]
                 path = self.path(*parts)
                 self._write_table(path, pa.Table.from_pylist(group, schema=TABLES[table]))
                 files.append("/".join(parts))
@@ -192,8 +197,9 @@ class Dataset:
         directory = self.path(name)
         if not any(f.base_name.endswith(".parquet") and not f.base_name.startswith(".")
                    for f in self._list(directory)):
-            schema = SCHEMAS[name]
-            return schema.empty_table().select(columns) if columns else schema.empty_table()
+            schema = SCHEMAS[name]  # partition columns (run_date, variant, split) are strings
+            return pa.table({c: pa.array([], schema.field(c).type if c in schema.names else pa.string())
+                             for c in columns or schema.names})
         dataset = ds.dataset(directory, format="parquet", filesystem=self.fs, partitioning="hive")
         return dataset.to_table(columns=columns)
 

@@ -13,7 +13,7 @@ from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger, UsageLog
 from personasim.llm.repair import ContractViolation, ask_checked
 from personasim.llm.types import Prompt
-from personasim.prompts import render
+from personasim.prompts import render, template
 from personasim.records import NoiseResult
 from personasim.roles.contract import clean, common_problems
 
@@ -48,7 +48,8 @@ class DistractorModel(BaseDistractor):
             if self.llm is None:
                 return text
             checked = ask_checked(self.llm, self.paraphrase_prompt(text), ledger, "distractor", self.repair_rounds,
-                                  lambda reply: common_problems(clean(reply.text), reply.finish_reason, "paraphrase"))
+                                  lambda reply: common_problems(clean(reply.text), reply.finish_reason,
+                                                                 template("paraphrase").template))
             if checked.problem is not None:
                 raise ContractViolation("distractor", *checked.problem)
             return checked.text

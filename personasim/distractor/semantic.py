@@ -20,7 +20,7 @@ from personasim.llm.client import LLMClient
 from personasim.llm.json_reply import ask_json
 from personasim.llm.ledger import Ledger, UsageLog
 from personasim.llm.types import Prompt
-from personasim.prompts import render
+from personasim.prompts import render, template
 from personasim.records import NoiseResult, Semantics
 from personasim.rng import weighted_choice
 from personasim.roles.contract import clean, common_problems, kept, normalise
@@ -80,7 +80,7 @@ class SemanticDistractorModel(BaseDistractor):
     def check(self, text: str, layer: str, semantics: Semantics, answer: RewriteAnswer) -> tuple[str, str] | None:
         """The contract beyond the schema: a noisy version of `text` (changed; no label, placeholder or
         echoed instructions) that, on the layer that promises it, keeps every slot."""
-        checked = common_problems(clean(answer.noisy_text), None, "semantic_rewrite")
+        checked = common_problems(clean(answer.noisy_text), None, template("semantic_rewrite").template)
         if checked.cleaned:
             checked.fail(checked.cleaned[0], "the noisy text must be the message alone")
         if normalise(answer.noisy_text) == normalise(text):

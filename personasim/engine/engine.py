@@ -18,6 +18,8 @@ from personasim.engine.stages import Roles, Stages
 from personasim.errors import LLMCallError
 from personasim.llm.factory import RoleClients, build_clients
 from personasim.llm.ledger import Ledger, SpendSink, UsageLog
+from personasim.pricing import tokens_cost
+from personasim.prompts import Prompts
 from personasim.records import Failure, Interaction, Outcome, Pair, Stage
 from personasim.roles.assistant import AssistantModel
 from personasim.roles.style_transfer import StyleTransfer
@@ -47,10 +49,10 @@ class Triage:
 
 def build_roles(config: PersonasimConfig, clients: RoleClients, distractor: Distractor | None,
                 usage: UsageLog | None = None) -> Roles:
-    gen, contracts = config.spec.generation, config.spec.contracts
-    return Roles(StyleTransfer(clients.style_transfer, gen.transfer_probability, contracts),
+    gen, contracts, prompts = config.spec.generation, config.spec.contracts, Prompts(config.spec.prompts)
+    return Roles(StyleTransfer(clients.style_transfer, gen.transfer_probability, contracts, prompts),
                  AssistantModel(clients.assistant_pool, seed=config.seed, usage=usage, contracts=contracts),
-                 UserFeedbackModel(clients.user_simulator, gen.min_turns, gen.max_turns, usage, contracts),
+                 UserFeedbackModel(clients.user_simulator, gen.min_turns, gen.max_turns, usage, contracts, prompts),
                  distractor)
 
 
@@ -67,7 +69,8 @@ class Engine:
     """One run's generation. Built once per run (per worker process) and passed to whoever needs it."""
 
     def __init__(self, config: PersonasimConfig, roles: Roles, clients: RoleClients, *,
-                 store: InteractionStore | None = None, concurrency: int = 8, spent: UsageLog | None = None) -> None:
+                 store: InteractionStore | None = None, concurrency: int = 8, spent: UsageLog | None = None,
+                 budget_usd: float | None = None) -> None:
         self.config = config
         self.stages = Stages(config.spec, roles)
         self.clients = clients
@@ -75,32 +78,61 @@ class Engine:
         self.store = store
         self.concurrency = concurrency
         self.spent = spent or UsageLog()
+        self.budget_usd = budget_usd
+        self.stopped: str | None = None  # why no new pair starts: "budget", "interrupted"
+        self._aborted = False
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_config(cls, config: PersonasimConfig, *, store: InteractionStore | None = None,
-                    concurrency: int = 8, spend: SpendSink | None = None) -> Engine:
+                    concurrency: int = 8, spend: SpendSink | None = None, budget_usd: float | None = None) -> Engine:
         """Clients, roles and the configured distractor, built once. With a `spend` sink (a
         pipeline run) every call goes there as it returns and only totals stay in memory."""
         clients = build_clients(config)
         spent = UsageLog(keep=spend is None, sink=spend)
         roles = build_roles(config, clients, configured_distractor(config, clients, spent), spent)
-        return cls(config, roles, clients, store=store, concurrency=concurrency, spent=spent)
+        return cls(config, roles, clients, store=store, concurrency=concurrency, spent=spent, budget_usd=budget_usd)
 
     def interaction_id(self, pair: Pair) -> str:
         return self.stages.interaction_id(pair)
 
+    # -- stopping -------------------------------------------------------------------------------
+    def stop(self, reason: str) -> None:
+        """No new pair starts; pairs in flight go on."""
+        self.stopped = self.stopped or reason
+
+    def abort(self) -> None:
+        """Pairs in flight are given up (their connections closed) and come back as not done."""
+        self.stop("interrupted")
+        self._aborted = True
+        self.clients.close()
+
+    def spent_usd(self) -> float:
+        return sum(tokens_cost(model, t["input_tokens"], t["output_tokens"], self.config.pricing)
+                   for model, t in self.spent.by_model().items())
+
     # -- one pair -------------------------------------------------------------------------------
-    def generate(self, pair: Pair, target_turns: int | None = None) -> Outcome:
-        """The pair's interaction (stored, when the engine has a store), or its failure.
+    def generate(self, pair: Pair, target_turns: int | None = None, prior: Failure | None = None) -> Outcome | None:
+        """The pair's interaction (stored, when the engine has a store), or its failure; None when
+        the engine was stopped before the pair started, or aborted while it ran.
 
         A transient failure retries the pair from the start, up to `retry.pair_attempts` times; a
-        permanent one fails it at once. Every call made on the way is in the record's usage.
+        permanent one fails it at once. Every call made on the way is in the record's usage; a
+        `prior` failure of the pair (a supplement round) counts its calls and attempts too.
         """
+        if self.budget_usd is not None and self.spent_usd() >= self.budget_usd:
+            self.stop("budget")
+        if self.stopped is not None:
+            return None
         interaction_id = self.interaction_id(pair)
         ledger = Ledger(interaction_id, self.spent)
-        attempts = self.retry.pair_attempts
-        for attempt in range(1, attempts + 1):
+        done = 0
+        if prior is not None:
+            ledger.usage.extend(prior.usage)
+            ledger.violations.extend(prior.violations)
+            done = prior.attempts
+        attempts = done + self.retry.pair_attempts
+        for attempt in range(done + 1, attempts + 1):
             stage: Stage = "style_transfer"
             try:
                 plan = self.stages.plan(pair, interaction_id, ledger, target_turns)
@@ -109,6 +141,8 @@ class Engine:
                 stage = "turn_loop"
                 interaction = self.stages.converse(plan, first, ledger)
             except LLMCallError as exc:
+                if self._aborted:
+                    return None
                 if exc.permanent or attempt == attempts:
                     log.warning("no interaction for %s: %s", pair.source or pair.persona_id, exc)
                     return Failure(interaction_id, pair.persona_id, pair.query_id, pair.original_query,
@@ -132,21 +166,51 @@ class Engine:
 
     def run(self, pairs: Sequence[Pair], *, pool: Executor | None = None,
             on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-        """Every pair's outcome, in input order. A storage failure stops the batch at once
-        (going on would pay for work that cannot be kept)."""
-        futures: dict[Future[Outcome], int] = {(pool or self.pool).submit(self.generate, p): i
-                                               for i, p in enumerate(pairs)}
+        """The outcome of every pair that ran, in input order (once stopped, the rest do not start).
+
+        Pairs that failed for a transient reason go again, `retry.supplement_rounds` times, once
+        the others are done. A storage failure stops the batch at once (going on would pay for work
+        that cannot be kept).
+        """
+        rounds, reported = self.retry.supplement_rounds, set()
+
+        def report(index: int, outcome: Outcome, final: bool) -> None:
+            if on_outcome is not None and (final or not _may_go_again(outcome)):
+                reported.add(index)
+                on_outcome(outcome)
+
+        outcomes = self._round(list(enumerate(pairs)), {}, pool, report, final=rounds == 0)
+        for round_ in range(1, rounds + 1):
+            again = [(i, pairs[i]) for i, o in outcomes.items() if _may_go_again(o)]
+            if not again or self.stopped:
+                break
+            outcomes.update(self._round(again, outcomes, pool, report, final=round_ == rounds))
+        for index, outcome in outcomes.items():  # failures held back for a round that did not come
+            if index not in reported:
+                report(index, outcome, True)
+        return [outcomes[i] for i in sorted(outcomes)]
+
+    def _round(self, pairs: list[tuple[int, Pair]], earlier: dict[int, Outcome], pool: Executor | None,
+               report: Callable[[int, Outcome, bool], None], *, final: bool) -> dict[int, Outcome]:
+        """One pass over `pairs`, reporting each outcome (a transient failure only on the final round)."""
+        futures: dict[Future[Outcome | None], int] = {}
+        for index, pair in pairs:
+            prior = earlier.get(index)
+            futures[(pool or self.pool).submit(self.generate, pair, None,
+                                               prior if isinstance(prior, Failure) else None)] = index
         outcomes: dict[int, Outcome] = {}
         try:
             for future in as_completed(futures):
-                outcomes[futures[future]] = outcome = future.result()
-                if on_outcome is not None:
-                    on_outcome(outcome)
+                outcome = future.result()
+                if outcome is None:
+                    continue
+                outcomes[futures[future]] = outcome
+                report(futures[future], outcome, final)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-        return [outcomes[i] for i in range(len(pairs))]
+        return outcomes
 
     # -- stored work ----------------------------------------------------------------------------
     def triage(self, pairs: Iterable[Pair], in_dataset: set[str]) -> Triage:
@@ -174,3 +238,8 @@ class Engine:
             self._pool.shutdown(wait=True)
             self._pool = None
         self.clients.close()
+
+
+def _may_go_again(outcome: Outcome) -> bool:
+    """A failure another round could mend: transient, and not a contract the model broke for good."""
+    return isinstance(outcome, Failure) and not outcome.permanent

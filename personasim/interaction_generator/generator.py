@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+from personasim import progress as live  # its show_progress would clash with the parameter of that name
 from personasim.config import PersonasimConfig, load_config
 from personasim.distractor import Distractor
 from personasim.engine import Engine, build_roles
@@ -61,7 +60,9 @@ class InteractionGenerator:
     def interaction_id_for(self, pair: Pair) -> str:
         return self.engine.interaction_id(pair)
 
-    def _kept(self, outcome: Outcome) -> Interaction | None:
+    def _kept(self, outcome: Outcome | None) -> Interaction | None:
+        if outcome is None:
+            return None
         if isinstance(outcome, Failure):
             self.failures.append(outcome)
             return None
@@ -90,11 +91,10 @@ class InteractionGenerator:
         self.engine.store = storage
         triage = self.engine.triage(pairs, in_dataset=set())
         done = {i.interaction_id: i for i in self.engine.recover(triage.recover)}
-        columns = (TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, disable=not show_progress) as progress, \
+        progress = live.RunProgress(len(triage.todo), self.config.pricing)
+        with live.show_progress(progress, enabled=show_progress), \
                 ThreadPoolExecutor(max_workers, thread_name_prefix="personasim") as pool:
-            bar = progress.add_task("pairs", total=len(pairs), completed=len(done))
-            outcomes = self.engine.run(triage.todo, pool=pool, on_outcome=lambda _: progress.advance(bar))
+            outcomes = self.engine.run(triage.todo, pool=pool, on_outcome=progress.add_one)
         for outcome in outcomes:
             kept = self._kept(outcome)
             if kept is not None:

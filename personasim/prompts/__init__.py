@@ -6,7 +6,9 @@ a placeholder without a value is an error, never a silent blank.
 
 from __future__ import annotations
 
+import re
 import string
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
@@ -25,3 +27,36 @@ def template(name: str) -> string.Template:
 def render(name: str, **values: str) -> str:
     """The template `name` with its placeholders filled; KeyError names a missing one."""
     return template(name).substitute(values)
+
+
+OVERRIDABLE = ("rewrite_query", "follow_up")  # the templates a config may replace with its own file
+
+
+def check_override(name: str, text: str) -> str:
+    """A replacement template's text, checked: a template that may be replaced, and only the
+    placeholders the package's own takes (`$persona`; `{persona}` is read as `$persona` too)."""
+    if name not in OVERRIDABLE:
+        raise ValueError(f"prompt {name!r} cannot be replaced; these can: {', '.join(OVERRIDABLE)}")
+    known = set(template(name).get_identifiers())
+    braced = set(re.findall(r"(?<!\$)\{(\w+)\}", text))
+    text = re.sub(r"(?<!\$)\{(\w+)\}", r"${\1}", text)
+    unknown = sorted((braced | set(string.Template(text).get_identifiers())) - known)
+    if unknown:
+        raise ValueError(f"prompt {name!r} has a placeholder ${unknown[0]} that personasim does not fill "
+                         f"(it fills: {', '.join(sorted(known)) or 'none'})")
+    return text
+
+
+class Prompts:
+    """A run's templates: the package's, with the config's replacements."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        self.overrides = dict(overrides or {})
+
+    def text(self, name: str) -> str:
+        return self.overrides.get(name) or template(name).template
+
+    def render(self, name: str, **values: str) -> str:
+        if name in self.overrides:
+            return string.Template(self.overrides[name]).substitute(values)
+        return render(name, **values)

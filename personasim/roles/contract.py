@@ -10,7 +10,6 @@ import difflib
 import re
 
 from personasim.llm.repair import Checked
-from personasim.prompts import template
 
 _LABEL = re.compile(r"^\s*\**\s*(user|person|persona|assistant|me|human|ai|customer|rewritten query|rewrite|"
                     r"revised query|query|follow[- ]?up|message|noisy text)\s*\**\s*:\s*", re.I)
@@ -60,9 +59,9 @@ def clean(text: str, *, cut_transcript: bool = False) -> Checked:
     return checked
 
 
-def common_problems(checked: Checked, finish_reason: str | None, prompt_template: str) -> Checked:
+def common_problems(checked: Checked, finish_reason: str | None, instructions: str) -> Checked:
     """Problems every free-text reply can have: cut at the limit, empty, a placeholder, the
-    instructions of `prompt_template` echoed."""
+    `instructions` (the prompt template's text) echoed."""
     if finish_reason == "length":
         checked.fail("truncated", "the reply was cut at max_tokens")
     if not checked.text:
@@ -70,7 +69,6 @@ def common_problems(checked: Checked, finish_reason: str | None, prompt_template
     placeholder = _PLACEHOLDER.search(checked.text)
     if placeholder:
         checked.fail("placeholder", f"{placeholder.group(0)!r} left in the reply")
-    instructions = template(prompt_template).template
     echoed = next((line for line in instructions.splitlines() if len(line) > 24 and line in checked.text), None)
     if echoed or (len(checked.text.split()) >= 6 and normalise(checked.text) in normalise(instructions)):
         checked.fail("template_echo", f"the instructions are repeated: {(echoed or checked.text)[:40]!r}")

@@ -13,7 +13,7 @@ from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger
 from personasim.llm.repair import Checked, ask_checked
 from personasim.llm.types import Prompt, Reply
-from personasim.prompts import render
+from personasim.prompts import Prompts
 from personasim.roles.contract import clean, common_problems
 from personasim.roles.persona_text import format_persona, trait
 
@@ -26,22 +26,23 @@ _STEPS = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.M)
 class StyleTransfer:
     """The seed query in the persona's voice: a rewrite of the query, never an answer to it."""
 
-    def __init__(self, client: LLMClient, transfer_probability: float, contracts: ContractConfig | None = None
-                 ) -> None:
+    def __init__(self, client: LLMClient, transfer_probability: float, contracts: ContractConfig | None = None,
+                 prompts: Prompts | None = None) -> None:
         self.client = client
+        self.prompts = prompts or Prompts()
         self.transfer_probability = transfer_probability
         self.contracts = contracts or ContractConfig()
 
     def prompt(self, query: str, persona: Mapping[str, str]) -> Prompt:
         return Prompt(op.REWRITE_QUERY, [
-            {"role": "system", "content": render("rewrite_query", persona=format_persona(persona))},
+            {"role": "system", "content": self.prompts.render("rewrite_query", persona=format_persona(persona))},
             {"role": "user", "content": json.dumps({"query": query}, ensure_ascii=False)},
         ], offline=lambda rng: offline_rewrite(query, persona, rng))
 
     def check(self, query: str, reply: Reply) -> Checked:
         """The contract: a rewrite of `query` (no answer, no preamble, quotes, label, placeholder or
         echo of the instructions), its length within the configured ratio of the query's."""
-        checked = common_problems(clean(reply.text), reply.finish_reason, "rewrite_query")
+        checked = common_problems(clean(reply.text), reply.finish_reason, self.prompts.text("rewrite_query"))
         text = checked.text
         words, query_words = len(text.split()), max(1, len(query.split()))
         too_long = words > self.contracts.max_length_ratio * query_words + 12

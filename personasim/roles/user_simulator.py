@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Mapping, Sequence
 
 from personasim.config import ContractConfig
@@ -11,7 +12,7 @@ from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger, UsageLog
 from personasim.llm.repair import Checked, ContractViolation, ask_checked
 from personasim.llm.types import Prompt, Reply
-from personasim.prompts import render
+from personasim.prompts import Prompts, render
 from personasim.records import Message
 from personasim.roles.contract import clean, common_problems, similarity
 from personasim.roles.persona_text import format_persona, topic, trait
@@ -31,8 +32,10 @@ class UserFeedbackModel:
     """The persona's side of the conversation: a user turn, or the explicit stop signal."""
 
     def __init__(self, llm_client: LLMClient, min_turns: int = 2, max_turns: int = 5,
-                 usage: UsageLog | None = None, contracts: ContractConfig | None = None) -> None:
+                 usage: UsageLog | None = None, contracts: ContractConfig | None = None,
+                 prompts: Prompts | None = None) -> None:
         self.llm = llm_client
+        self.prompts = prompts or Prompts()
         self.min_turns = min_turns
         self.max_turns = max_turns
         self.usage = usage
@@ -41,7 +44,7 @@ class UserFeedbackModel:
     def prompt(self, persona: Mapping[str, str], history: Sequence[Message], may_stop: bool) -> Prompt:
         transcript = "\n\n".join(f"{'PERSON' if m.role == 'user' else 'ASSISTANT'}: {_said(m)}" for m in history)
         rule = render("follow_up.may_stop", satisfied=op.SATISFIED) if may_stop else render("follow_up.must_go_on")
-        system = render("follow_up", persona=format_persona(persona), stop_rule=rule)
+        system = self.prompts.render("follow_up", persona=format_persona(persona), stop_rule=rule)
         first = next((_said(m) for m in history if m.role == "user"), "")
         return Prompt(op.FOLLOW_UP, [{"role": "system", "content": system}, {"role": "user", "content": transcript}],
                       offline=lambda rng: offline_follow_up(persona, first, may_stop, rng))
@@ -54,8 +57,14 @@ class UserFeedbackModel:
         if bare.upper() == op.SATISFIED.upper() or bare.upper() == op.SATISFIED.strip("[]").upper():
             checked = Checked(STOP)
             return checked if may_stop else checked.fail("early_stop", "the persona may not stop yet")
-        checked = common_problems(clean(reply.text, cut_transcript=True), reply.finish_reason,
-                                  "follow_up")
+        checked = clean(reply.text, cut_transcript=True)
+        finish_reason = reply.finish_reason
+        if finish_reason == "length":  # a user turn cut at the limit: its whole sentences, if they say something
+            whole = re.match(r"(?s)(.*[.?!])\s", checked.text + " ")
+            if whole and len(whole.group(1).split()) >= 3:
+                checked.text, finish_reason = whole.group(1), "stop"
+                checked.cleaned.append("trimmed_at_limit")
+        checked = common_problems(checked, finish_reason, self.prompts.text("follow_up"))
         if op.SATISFIED.lower() in checked.text.lower():
             checked.fail("stop_signal_mixed", "the stop signal must stand alone")
         last = next((m for m in reversed(history) if m.role == "assistant"), None)

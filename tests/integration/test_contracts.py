@@ -3,12 +3,13 @@
 import json
 
 import pytest
-from conftest import PERSONA
 
 from personasim.distractor import create_distractor_model
 from personasim.interaction_generator import InteractionGenerator
 from personasim.llm import operations as op
 from personasim.testing import Cut
+
+from conftest import PERSONA
 
 QUERY = "how do I speed up my slow python data pipeline"
 
@@ -172,9 +173,10 @@ def test_surface_noise_that_keeps_the_slots_with_typos_passes(remote_config, llm
 def test_with_every_reply_cut_every_assistant_message_is_flagged_or_its_pair_failed(
         tmp_path, remote_config, llm_server, prefect_harness):
     import pyarrow.dataset as ds
-    from conftest import write_config, write_pairs
 
     from personasim.flows.generate import generate_interactions
+
+    from conftest import write_config, write_pairs
 
     llm_server.cut_every_reply()
     pairs = write_pairs(tmp_path / "pairs.jsonl", 6)
@@ -190,3 +192,14 @@ def test_with_every_reply_cut_every_assistant_message_is_flagged_or_its_pair_fai
     for row in interactions:
         assert any(v["reason"] == "truncated" and not v["repaired"] for v in row["violations"])
         assert row["truncated_turns"] == row["num_turns"]
+
+
+def test_a_user_turn_cut_at_the_limit_keeps_its_whole_sentences_flagged(remote_config, llm_server):
+    llm_server.script(op.FOLLOW_UP, [Cut("and what about memory? I also keep wondering whether the")])
+    ix = generator(remote_config).generate_interaction("p1", PERSONA, "hi", target_turns=2)
+    assert ix.get_trajectory()[1] == "and what about memory?"
+    assert violations(ix, "user_simulator") == [("user_simulator", "trimmed_at_limit", True)]
+    llm_server.script(op.FOLLOW_UP, [Cut("and what about"), "and memory?"])  # nothing whole: asked again
+    ix = generator(remote_config).generate_interaction("p2", PERSONA, "hi", target_turns=2)
+    assert ix.get_trajectory()[1] == "and memory?"
+    assert violations(ix, "user_simulator") == [("user_simulator", "truncated", True)]

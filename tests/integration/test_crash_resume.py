@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_config, write_pairs
 
 from personasim.testing import FakeOpenAIServer, server_config
+
+from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -115,9 +116,9 @@ def test_sigkill_at_five_points_then_rerun_loses_and_duplicates_nothing(tmp_path
 def test_after_sigkill_of_the_command_no_process_of_the_run_is_left(tmp_path, monkeypatch):
     """Only the CLI's own process is killed: its Prefect API server, Dask workers and watchdog
     must not outlive it. The test looks only at processes it started."""
-    from conftest import still_running
-
     from personasim.watchdog import descendants
+
+    from conftest import still_running
 
     monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-crash")
     pairs = write_pairs(tmp_path / "pairs.jsonl", 40)

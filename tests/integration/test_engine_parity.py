@@ -5,12 +5,13 @@ import json
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import PERSONA, write_config
 
 from personasim.dataset import Dataset
 from personasim.interaction_generator import InteractionGenerator, InteractionStorage
 from personasim.llm import operations as op
 from personasim.records import Interaction
+
+from conftest import PERSONA, write_config
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -5,12 +5,13 @@ import json
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_config, write_pairs
 
 from personasim.dataset import Dataset
 from personasim.dataset.schema import FAILURES, TABLES
 from personasim.llm import operations as op
 from personasim.testing import Fault
+
+from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -3,12 +3,12 @@
 import collections
 import json
 
-from conftest import PERSONA
-
 from personasim.distractor import Semantics, create_distractor_model
 from personasim.interaction_generator import InteractionGenerator, InteractionStorage
 from personasim.llm import operations as op
 from personasim.testing import Fault
+
+from conftest import PERSONA
 
 
 def test_three_turn_conversation_order_and_history(remote_config, llm_server):

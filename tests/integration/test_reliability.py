@@ -6,12 +6,13 @@ import logging
 
 import pyarrow.dataset as ds
 import pytest
-from conftest import write_config, write_pairs
 
 from personasim.cli import main
 from personasim.dataset import Dataset
 from personasim.llm import operations as op
 from personasim.testing import Fault
+
+from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -6,11 +6,12 @@ import json
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
-from conftest import run_watched, still_running, write_config, write_pairs
 
 from personasim.config import load_config, with_request_limit, with_worker_share
 from personasim.dataset import Dataset
 from personasim.llm import operations as op
+
+from conftest import run_watched, still_running, write_config, write_pairs
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

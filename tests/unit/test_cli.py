@@ -3,11 +3,12 @@
 import json
 
 import pytest
-from conftest import PERSONA
 
 from personasim.cli import main
 from personasim.dataset import Dataset
 from personasim.errors import StorageError
+
+from conftest import PERSONA
 
 
 @pytest.mark.parametrize("content, needle", [
@@ -49,3 +50,62 @@ def test_a_second_writer_on_the_same_root_is_refused(tmp_path):
         pass
     with Dataset(tmp_path / "ds").lock():  # released: the next run gets it
         pass
+
+
+@pytest.mark.parametrize("option", [["--limit", "0"], ["--max-concurrency", "0"], ["--max-cost", "-1"],
+                                    ["--workers", "x"]])
+def test_a_bad_option_is_one_line_naming_it(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--input", "pairs.jsonl", "--output", str(tmp_path / "ds"), *option])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and option[0] in err and "Traceback" not in err
+
+
+def test_an_unset_api_key_variable_is_refused_by_validate_and_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"persona_id": "p", "persona_features": PERSONA,
+                                                      "original_query": "x"}))
+    (tmp_path / "c.yaml").write_text("llm:\n  default: {provider: openai, model: x, api_key_env: NO_SUCH_KEY_VAR}\n")
+    for command in ("validate", "run"):
+        code = main([command, "--input", str(tmp_path / "pairs.jsonl"), "--config", str(tmp_path / "c.yaml")])
+        out = capsys.readouterr().out
+        assert code == 2 and "NO_SUCH_KEY_VAR is not set" in out and out.count("\n") == 1
+    assert not (tmp_path / "output").exists()
+
+
+def test_every_option_in_help_says_what_it_does(capsys):
+    for command in ("run", "validate", "estimate", "stats"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out.split("options:", 1)[1]
+        options = [line.split()[0].rstrip(",") for line in text.splitlines() if line.startswith("  -")]
+        assert options, command
+        for option in options:
+            block = text.split(option, 1)[1].split("\n  -", 1)[0]
+            assert len(block.split()) > 2, (command, option)  # a help text, not just the metavar
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "(default: 16)" in capsys.readouterr().out
+
+
+def test_stats_on_a_closed_pipe_is_quiet(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "stats.json").write_text(json.dumps({"numbers": list(range(20000))}))
+    run = subprocess.run(f"{sys.executable} -m personasim stats {tmp_path / 'ds'} --json | head -2",
+                         shell=True, capture_output=True, text=True, timeout=60)
+    assert run.stdout.count("\n") == 2 and run.stderr == ""
+
+
+def test_a_run_with_another_seed_on_a_dataset_is_refused_until_asked_for_as_a_variant(tmp_path, capsys):
+    from personasim.dataset.identity import record_variant
+
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"persona_id": "p", "persona_features": PERSONA,
+                                                      "original_query": "x"}))
+    record_variant(Dataset(tmp_path / "ds"), "0123456789abcdef", 1)  # what an earlier run recorded
+    code = main(["run", "--input", str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "ds"), "--seed", "2"])
+    out = capsys.readouterr().out
+    assert code == 2 and out.count("\n") == 1
+    assert "seed 1" in out and "seed 2" in out and "--new-variant" in out and "new --output" in out

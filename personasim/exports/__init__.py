@@ -1,0 +1,1 @@
+"""Datasets written in other tools' formats: PersonaGym's training-data files."""

@@ -1,0 +1,144 @@
+"""Live progress of a run: pairs done and failed, calls, tokens, cost so far, rate, ETA, projected cost.
+
+`RunProgress` counts (from any thread); `show_progress` renders it while a run goes: a rich live
+display in a terminal, a plain line every few seconds elsewhere (CI, a Prefect worker's log).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from personasim.config import PriceConfig
+from personasim.pricing import tokens_cost
+from personasim.records import Failure, Outcome, Usage
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    total: int
+    done: int
+    failed: int
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    elapsed_s: float
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Pairs finished per second."""
+        return self.finished / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        return (self.total - self.finished) / self.rate if self.rate > 0 else None
+
+    @property
+    def projected_cost_usd(self) -> float | None:
+        """What all pairs will have cost, at the cost per pair so far."""
+        return self.cost_usd / self.finished * self.total if self.finished else None
+
+    def line(self) -> str:
+        eta = f"{self.eta_s:.0f} s" if self.eta_s is not None else "-"
+        projected = f"${self.projected_cost_usd:.4f}" if self.projected_cost_usd is not None else "-"
+        return (f"{self.finished}/{self.total} pairs ({self.done} done, {self.failed} failed) · {self.calls} calls · "
+                f"{self.input_tokens + self.output_tokens:,} tokens · ${self.cost_usd:.4f} · "
+                f"{self.rate:.2f} pairs/s · ETA {eta} · projected {projected}")
+
+
+class RunProgress:
+    """Counts of a run, fed with each outcome (its calls included) as it comes back."""
+
+    def __init__(self, total: int, pricing: Mapping[str, PriceConfig] | None = None) -> None:
+        self.total = total
+        self.pricing = pricing or {}
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._done = self._failed = self._calls = self._input = self._output = 0
+        self._cost = 0.0
+
+    def add(self, outcomes: Iterable[Outcome], *, paid: bool = True) -> None:
+        """Count `outcomes`; `paid=False` for ones whose calls an earlier run made (recovered)."""
+        for outcome in outcomes:
+            self.add_one(outcome, paid=paid)
+
+    def add_one(self, outcome: Outcome, *, paid: bool = True) -> None:
+        usage = outcome.usage if paid else ()
+        cost = sum(self._cost_of(u) for u in usage)
+        with self._lock:
+            if isinstance(outcome, Failure):
+                self._failed += 1
+            else:
+                self._done += 1
+            self._calls += len(usage)
+            self._input += sum(u.input_tokens for u in usage)
+            self._output += sum(u.output_tokens for u in usage)
+            self._cost += cost
+
+    def _cost_of(self, usage: Usage) -> float:
+        return tokens_cost(usage.model, usage.input_tokens, usage.output_tokens, self.pricing)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(self.total, self._done, self._failed, self._calls, self._input, self._output,
+                            round(self._cost, 6), time.monotonic() - self._started)
+
+
+def _line(out: Any, progress: RunProgress) -> None:
+    # written, not printed: a flow with log_prints would send print() to its logger instead
+    out.write(f"progress: {progress.snapshot().line()}\n")
+    out.flush()
+
+
+@contextmanager
+def show_progress(progress: RunProgress, *, enabled: bool = True, every_s: float = 5.0,
+                  stream: Any = None) -> Iterator[RunProgress]:
+    """Render `progress` while the block runs: live in a terminal, else a plain line every `every_s`."""
+    out: Any = stream or sys.stderr
+    if not enabled:
+        yield progress
+        return
+    if getattr(out, "isatty", lambda: False)():
+        from rich.console import Console
+        from rich.live import Live
+
+        with Live(console=Console(file=out), refresh_per_second=4, transient=False) as live:
+            stop = threading.Event()
+
+            def refresh() -> None:
+                while not stop.wait(0.25):
+                    live.update(progress.snapshot().line())
+
+            worker = threading.Thread(target=refresh, name="personasim-progress", daemon=True)
+            worker.start()
+            try:
+                yield progress
+            finally:
+                stop.set()
+                worker.join()
+                live.update(progress.snapshot().line())
+        return
+    stop = threading.Event()
+
+    def report() -> None:
+        while not stop.wait(every_s):
+            _line(out, progress)
+
+    worker = threading.Thread(target=report, name="personasim-progress", daemon=True)
+    worker.start()
+    try:
+        yield progress
+    finally:
+        stop.set()
+        worker.join()
+        _line(out, progress)
