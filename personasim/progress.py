@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -101,44 +101,38 @@ def _line(out: Any, progress: RunProgress) -> None:
 
 
 @contextmanager
+def _every(seconds: float, action: Callable[[], None]) -> Iterator[None]:
+    """Run `action` every `seconds` in a thread while the block runs, and once more at its end."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds):
+            action()
+
+    worker = threading.Thread(target=loop, name="personasim-progress", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+        action()
+
+
+@contextmanager
 def show_progress(progress: RunProgress, *, enabled: bool = True, every_s: float = 5.0,
                   stream: Any = None) -> Iterator[RunProgress]:
     """Render `progress` while the block runs: live in a terminal, else a plain line every `every_s`."""
     out: Any = stream or sys.stderr
     if not enabled:
         yield progress
-        return
-    if getattr(out, "isatty", lambda: False)():
+    elif getattr(out, "isatty", lambda: False)():
         from rich.console import Console
         from rich.live import Live
 
-        with Live(console=Console(file=out), refresh_per_second=4, transient=False) as live:
-            stop = threading.Event()
-
-            def refresh() -> None:
-                while not stop.wait(0.25):
-                    live.update(progress.snapshot().line())
-
-            worker = threading.Thread(target=refresh, name="personasim-progress", daemon=True)
-            worker.start()
-            try:
-                yield progress
-            finally:
-                stop.set()
-                worker.join()
-                live.update(progress.snapshot().line())
-        return
-    stop = threading.Event()
-
-    def report() -> None:
-        while not stop.wait(every_s):
-            _line(out, progress)
-
-    worker = threading.Thread(target=report, name="personasim-progress", daemon=True)
-    worker.start()
-    try:
-        yield progress
-    finally:
-        stop.set()
-        worker.join()
-        _line(out, progress)
+        with Live(console=Console(file=out), refresh_per_second=4) as live, \
+                _every(0.25, lambda: live.update(progress.snapshot().line())):
+            yield progress
+    else:
+        with _every(every_s, lambda: _line(out, progress)):
+            yield progress
