@@ -32,6 +32,8 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     # A local Dask cluster logs every worker's start and stop at INFO.
     "DASK_LOGGING__DISTRIBUTED": "warning",
+    # The embedded API's start-up can take longer than Prefect's 20 s on a loaded machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
 }
 
 
@@ -135,7 +137,7 @@ def _validate(args: argparse.Namespace) -> tuple[PersonasimConfig, list[Pair]]:
     """Config, input and API keys, checked in well under a second: no Prefect, no server, no call."""
     from personasim.config import load_config, with_local_model
     from personasim.inputs import load_input
-    from personasim.llm.openai_backend import check_keys
+    from personasim.llm.keys import check_keys
 
     config = load_config(args.config)
     if getattr(args, "seed", None) is not None:

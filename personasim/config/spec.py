@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from personasim.layers import LAYERS, STRATEGY_LAYER
+
 Provider = Literal["openai", "offline", "local"]
 ROLES = ("style_transfer", "assistant", "user_simulator", "distractor")
 
@@ -127,8 +129,6 @@ class SemanticConfig(Section):
 
     @model_validator(mode="after")
     def _known_layers(self) -> SemanticConfig:
-        from personasim.distractor.layers import LAYERS, STRATEGY_LAYER  # the distractor imports this module
-
         reject_unknown(self.layer_weights, LAYERS, "layer")
         if any(w < 0 for w in self.layer_weights.values()):
             raise ValueError("layer_weights must not be negative")

@@ -14,7 +14,7 @@ from personasim.config import DistractorConfig
 from personasim.distractor import rules
 from personasim.distractor.base import BaseDistractor
 from personasim.distractor.intent import IntentSlotExtractor
-from personasim.distractor.layers import LAYER_GOALS, LAYER_INDEX, LAYERS
+from personasim.layers import LAYER_GOALS, LAYER_INDEX, LAYERS
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.json_reply import ask_json

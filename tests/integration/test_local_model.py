@@ -63,7 +63,7 @@ def test_a_full_run_on_the_local_model_with_the_semantic_distractor(tmp_path):
 
     pairs = write_pairs(tmp_path / "pairs.jsonl", 3)
     cfg = write_config(tmp_path / "c.yaml", {
-        "seed": 5, "llm": {"default": {"max_tokens": 96}},
+        "seed": 5, "llm": {"default": {"max_tokens": 64}},
         "generation": {"min_turns": 2, "max_turns": 2, "transfer_probability": 1.0},
         "distractor": {"type": "semantic", "activation_probability": 1.0}})
     summary = generate_interactions(input_path=str(pairs), dataset_root=str(tmp_path / "ds"), config_path=str(cfg),

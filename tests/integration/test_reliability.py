@@ -36,10 +36,10 @@ def rows(root, table):
 @pytest.mark.slow
 def test_chaos_every_pair_ends_once_in_the_dataset_or_in_failures(tmp_path, remote_config, llm_server):
     pairs = write_pairs(tmp_path / "pairs.jsonl", 500)
-    cfg = write_config(tmp_path / "c.yaml", remote_config(timeout=0.5, max_retries=3, max_retry_wait=0.2,
+    cfg = write_config(tmp_path / "c.yaml", remote_config(timeout=2.0, max_retries=3, max_retry_wait=0.2,
                                                           distractor={"activation_probability": 0.3}))
     llm_server.record_requests = False
-    llm_server.chaos(rate_limit=0.10, server_error=0.05, drop=0.02, slow=0.02, malformed=0.02, slow_delay=1.0)
+    llm_server.chaos(rate_limit=0.10, server_error=0.05, drop=0.02, slow=0.02, malformed=0.02, slow_delay=2.5)
     summary = run_flow(pairs, tmp_path / "ds", cfg, max_concurrency=16)
     done = [r["interaction_id"] for r in rows(tmp_path / "ds", "interactions")]
     failed = [r["interaction_id"] for r in rows(tmp_path / "ds", "failures")]

@@ -80,6 +80,7 @@ def test_ctrl_c_with_calls_in_flight_commits_and_exits_130_quickly_then_the_reru
         assert "Traceback" not in out + err and out.count("interrupted:") == 1
         done = interactions(tmp_path / "ds").num_rows
         assert 0 < done < 96
+        server.latency = 0.05  # the rerun need not be slow
         again = subprocess.run(command("run", "--input", pairs, "--output", tmp_path / "ds", "--config", cfg,
                                        "--max-concurrency", "32"), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:]

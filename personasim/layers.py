@@ -1,4 +1,7 @@
-"""The three semantic noise layers and their strategies, with the instruction each gives the LLM."""
+"""The three semantic noise layers and their strategies, with the instruction each gives the LLM.
+
+Domain data, read by the config (to validate) and the semantic distractor (to prompt): it imports nothing.
+"""
 
 from __future__ import annotations
 
