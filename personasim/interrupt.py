@@ -22,7 +22,6 @@ class StopRequest:
     """Whether a stop was asked for, and when."""
 
     def __init__(self) -> None:
-        self.signal: str | None = None
         self.at: float | None = None
 
     @property
@@ -45,7 +44,7 @@ def stop_on_signals(on_stop: Callable[[], None]) -> Iterator[StopRequest]:
     def handle(signum: int, frame: FrameType | None) -> None:
         if request.requested:
             os._exit(INTERRUPTED)
-        request.signal, request.at = signal.Signals(signum).name, time.monotonic()
+        request.at = time.monotonic()
         on_stop()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}

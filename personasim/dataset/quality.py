@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
 
 from personasim.config import DistractorConfig
@@ -80,10 +81,13 @@ def _layer_mix(layers: Counter[str], distractor: DistractorConfig | None) -> dic
     return mix
 
 
-def quality(dataset: Dataset, distractor: DistractorConfig | None = None) -> dict[str, Any]:
-    """The quality section; `distractor` (the run's config) gives what the noise is measured against."""
-    ix = dataset.table("interactions", ["interaction_id", "original_query", "initial_query", "style_transferred",
-                                        "style_transfer_fallback", "termination_reason", "violations"])
+INTERACTION_COLUMNS = ("original_query", "initial_query", "style_transferred", "style_transfer_fallback",
+                       "termination_reason", "violations")
+
+
+def quality(dataset: Dataset, ix: pa.Table, distractor: DistractorConfig | None = None) -> dict[str, Any]:
+    """The quality section of `ix` (the interactions table, with INTERACTION_COLUMNS) and the dataset's
+    messages; `distractor` (the run's config) gives what the noise is measured against."""
     messages = dataset.table("messages", ["interaction_id", "role", "content", "was_noised", "noise_layer",
                                           "noise_fallback", "truncated"]).to_pylist()
     users = [m for m in messages if m["role"] == "user"]
@@ -92,7 +96,7 @@ def quality(dataset: Dataset, distractor: DistractorConfig | None = None) -> dic
     conversations: dict[str, list[str]] = {}
     for m in messages:
         conversations.setdefault(m["interaction_id"], []).append(m["content"])
-    rows = ix.to_pylist()
+    rows = ix.select(list(INTERACTION_COLUMNS)).to_pylist()
     moved = [similarity(r["original_query"], r["initial_query"]) for r in rows if r["style_transferred"]]
     noise: dict[str, Any] = {"activation_rate": _rate(len(drawn), len(users)),
                              "noised_rate": _rate(sum(1 for m in users if m["was_noised"]), len(users))}

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from personasim.config import DistractorConfig, PriceConfig
-from personasim.dataset.quality import quality
+from personasim.dataset.quality import INTERACTION_COLUMNS, quality
 from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
 from personasim.pricing import estimate_cost
@@ -44,10 +44,10 @@ def _books(rows: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> di
     }
 
 
-def _variants(dataset: Dataset, samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _variants(interactions: pa.Table, samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each variant (config fingerprint) counted apart: its seed, interactions and split sizes."""
     out: dict[str, dict[str, Any]] = {}
-    for row in dataset.table("interactions", ["config_fingerprint", "seed"]).to_pylist():
+    for row in interactions.select(["config_fingerprint", "seed"]).to_pylist():
         entry = out.setdefault(row["config_fingerprint"], {"seed": row["seed"], "interactions": 0, "splits": {}})
         entry["interactions"] += 1
     for sample in samples:
@@ -60,8 +60,9 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
                        distractor: DistractorConfig | None = None) -> dict[str, Any]:
     """The whole dataset's summary; `distractor` (the run's) is what the noise is measured against."""
     prices = pricing or {}
-    ix = dataset.table("interactions", ["interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns",
-                                        "noise_layers", "assistant_model"])
+    ix = dataset.table("interactions", [  # read once: the summary, the variants and the quality section
+        "interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns", "noise_layers", "assistant_model",
+        "config_fingerprint", "seed", *INTERACTION_COLUMNS])
     usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens", "outcome"])
     paid_by_interactions = usage.filter(pc.equal(usage.column("outcome"), pa.scalar("interaction"))).to_pylist()
     failures = dataset.table("failures", ["reason"])
@@ -87,10 +88,10 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
         "tokens": {k: v for k, v in books.items() if k != "cost"},
         "cost": books["cost"],
         "spent": _books(read_spend(dataset), prices),
-        "variants": _variants(dataset, samples),
+        "variants": _variants(ix, samples),
         "failure_reasons": dict(Counter(r.split(":")[0] for r in failures.column("reason").to_pylist()
                                         ).most_common(10)),
-        "quality": {**quality(dataset, distractor), "turns_histogram": turns,
+        "quality": {**quality(dataset, ix, distractor), "turns_histogram": turns,
                     "interactions_per_persona": {"min": min(personas.values(), default=0),
                                                  "median": statistics.median(personas.values()) if personas else 0,
                                                  "max": max(personas.values(), default=0)}},
