@@ -26,12 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit, with_worker_share
 from personasim.dataset import Dataset
-from personasim.dataset.quality import as_markdown
 from personasim.flows.runners import TaskRunnerName, build_task_runner
 from personasim.inputs import load_input
 from personasim.interrupt import StopRequest, stop_on_signals
 from personasim.progress import RunProgress, show_progress
 from personasim.records import Failure, Outcome, Pair
+from personasim.report import report_markdown
 from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
 from personasim.tasks.prefect_compat import RunHandle, Sealed, api_for_workers, forget_result, worker_processes
@@ -154,7 +154,7 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
             size = params.batch_size(len(triage.todo))
             with show_progress(progress, enabled=params.show_progress):
                 _generate(run, triage.todo, size, params.wave(size), run_date, progress, tally, stop)
-            stats = publish_statistics_task(run)
+            stats, report = publish_statistics_task(run)
     finally:
         run.close()
     for line in tally.failures:
@@ -170,12 +170,12 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
         "turns": tally.turns,
         "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
         "llm_calls": books.calls, "input_tokens": books.input_tokens, "output_tokens": books.output_tokens,
-        "cost_usd": books.cost_usd, "elapsed_s": round(books.elapsed_s, 3), "statistics": stats,
+        "cost_usd": books.cost_usd, "elapsed_s": round(books.elapsed_s, 3), "statistics": stats, "report": report,
     }
     create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
                           description=f"personasim run {run_id} into {params.dataset_root}")
-    create_markdown_artifact(key="personasim-quality", markdown=as_markdown(stats["quality"]),
-                             description=f"quality of the dataset {params.dataset_root} after run {run_id}")
+    create_markdown_artifact(key="personasim-quality", markdown=report_markdown(stats, report),
+                             description=f"the dataset {params.dataset_root} after run {run_id}")
     logger.info("run %s: %d done, %d failed, %d skipped, %d recovered%s", run_id, books.done, books.failed,
                 len(triage.skipped), tally.recovered, f"; stopped: {stopped}" if stopped else "")
     return summary

@@ -1,4 +1,5 @@
-"""The `personasim` command: run the flow, estimate a run's cost, validate inputs, print a dataset's statistics."""
+"""The `personasim` command: run the flow, estimate a run's cost, validate inputs, print a dataset's
+statistics, report on it in HTML, export it for PersonaGym or Hugging Face."""
 
 from __future__ import annotations
 
@@ -117,10 +118,21 @@ def _parser() -> argparse.ArgumentParser:
     estimate.add_argument("--json", action="store_true", help="print the estimate as JSON")
     export = sub.add_parser("export", formatter_class=helpful, help="write a dataset in another tool's format")
     export.add_argument("dataset", help="dataset root")
-    export.add_argument("--format", choices=("personagym",), required=True,
-                        help="personagym: train/val/test_samples.json and statistics.json")
+    export.add_argument("--format", choices=("personagym", "hf"), required=True,
+                        help="personagym: train/val/test_samples.json and statistics.json; "
+                             "hf: a Hugging Face dataset folder (Parquet splits and a README.md dataset card)")
     export.add_argument("--to", required=True, help="the folder to write into")
-    export.add_argument("--config", default=None, help="the config whose export section (include_*) applies")
+    export.add_argument("--config", default=None,
+                        help="personagym: the config whose export section (include_*) applies")
+    export.add_argument("--push-to-hub", metavar="REPO", default=None,
+                        help="hf: also upload the folder to this Hub dataset repo (token: HF_TOKEN in the environment)")
+    export.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    report = sub.add_parser("report", formatter_class=helpful,
+                            help="one self-contained HTML file: summary, plots and a conversation browser")
+    report.add_argument("dataset", help="dataset root")
+    report.add_argument("--to", default=None, help="the HTML file to write (default: report.html in the dataset)")
+    report.add_argument("--max-conversations", type=_positive(int), default=2000,
+                        help="conversations in the browser (a fixed sample when the dataset holds more)")
     config = sub.add_parser("config", formatter_class=helpful, help="work with config files")
     config_sub = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
     migrate = config_sub.add_parser("migrate", formatter_class=helpful,
@@ -229,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"run {summary['run_id']}: {summary['done']} done, {summary['failed']} failed, "
                   f"{summary['skipped']} skipped, {summary['recovered']} recovered")
     _print_stats(args.output, summary["statistics"])
-    console.print(f"dataset written to [bold]{os.path.abspath(args.output)}[/]")
+    console.print(f"dataset written to [bold]{os.path.abspath(args.output)}[/]; report: {summary['report']}")
     if summary["stopped"] == "budget":
         budget = args.max_cost or config.budget.max_cost_usd
         console.print(f"stopped by the budget: ${summary['cost_usd']} spent of ${budget}; "
@@ -268,16 +280,45 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    from personasim.config import load_config
+def _dataset(root: str) -> Any:
+    """A dataset a run has finished (its stats.json exists), or the one-line error saying why not."""
     from personasim.dataset import Dataset
+
+    dataset = Dataset(root)
+    if dataset.read_json("stats.json") is None:
+        raise PersonasimError(f"{root}: no stats.json (not a personasim dataset, or no run finished)")
+    return dataset
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.format == "personagym" and (args.push_to_hub or args.private):
+        raise ConfigError("--push-to-hub and --private are for --format hf")
+    if args.push_to_hub and not os.environ.get("HF_TOKEN"):  # before anything is written
+        raise ConfigError("--push-to-hub needs a Hugging Face token in the HF_TOKEN environment variable")
+    dataset = _dataset(args.dataset)
+    if args.format == "hf":
+        from personasim.exports.huggingface import export_hf, push_to_hub
+
+        files = export_hf(dataset, args.to)
+        console.print(f"wrote {len(files)} files to {args.to} (load with datasets.load_dataset({args.to!r}))",
+                      highlight=False)
+        if args.push_to_hub:
+            console.print(f"pushed to {push_to_hub(args.to, args.push_to_hub, private=args.private)}",
+                          highlight=False)
+        return 0
+    from personasim.config import load_config
     from personasim.exports.personagym import export_personagym
 
-    dataset = Dataset(args.dataset)
-    if dataset.read_json("stats.json") is None:
-        raise PersonasimError(f"{args.dataset}: no stats.json (not a personasim dataset, or no run finished)")
     files = export_personagym(dataset, args.to, load_config(args.config).export)
     console.print(f"wrote {', '.join(f.name for f in files)} to {args.to}", highlight=False)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from personasim.report import write_report
+
+    path, seconds = write_report(_dataset(args.dataset), args.to, args.max_conversations)
+    console.print(f"report written to [bold]{path}[/] in {seconds:.1f} s (open it in a browser; it needs no network)")
     return 0
 
 
@@ -303,11 +344,9 @@ def main(argv: list[str] | None = None) -> int:
             config, pairs = _validate(args)
             console.print(f"ok: {len(pairs)} pairs from {args.input}; config fingerprint {config.fingerprint()}")
             return 0
-        from personasim.dataset import Dataset
-
-        stats = Dataset(args.dataset).read_json("stats.json")
-        if stats is None:
-            raise PersonasimError(f"{args.dataset}: no stats.json (not a personasim dataset, or no run finished)")
+        if args.command == "report":
+            return _report(args)
+        stats = _dataset(args.dataset).read_json("stats.json")
         if args.json:
             print(json.dumps(stats, indent=2))
         else:

@@ -17,6 +17,7 @@ from personasim.dataset.rows import (
     usage_rows,
 )
 from personasim.records import Failure, Interaction, Outcome
+from personasim.report import write_report
 from personasim.tasks.prefect_compat import RunHandle, Sealed
 from personasim.training import SPLITS, interaction_to_training_sample, samples_jsonl, statistics_json
 
@@ -43,8 +44,9 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
 
 
 @task(name="publish-statistics", cache_policy=NO_CACHE, persist_result=False)
-def publish_statistics_task(run: RunHandle) -> dict[str, Any]:
-    """The current failures, stats.json for the whole dataset, and chat-format JSONL exports per split."""
+def publish_statistics_task(run: RunHandle) -> tuple[dict[str, Any], str]:
+    """The current failures, stats.json for the whole dataset, chat-format JSONL exports per split
+    and the HTML report; the statistics and where the report is."""
     dataset = run.dataset
     dataset.write_current_failures()
     stats = compute_statistics(dataset, run.config.pricing, run.config.spec.distractor)
@@ -54,4 +56,5 @@ def publish_statistics_task(run: RunHandle) -> dict[str, Any]:
         name, payload = samples_jsonl(samples, split=split, chat_format=True)
         dataset.write_file(f"exports/{name}", payload)
     dataset.write_file("exports/statistics.json", statistics_json(samples))
-    return stats
+    report, _ = write_report(dataset)
+    return stats, report

@@ -27,7 +27,7 @@ def prepare_task(run: RunHandle, pairs: Sealed[list[Pair]], new_variant: bool = 
         dataset = run.dataset
         check_variant(dataset, run.config.fingerprint(), run.config.seed, new_variant=new_variant)
         dataset.prepare()
-        record_variant(dataset, run.config.fingerprint(), run.config.seed)
+        record_variant(dataset, run.config.fingerprint(), run.config.seed, run.config.spec.model_dump(mode="json"))
         return Sealed(run.engine.triage(pairs.value, dataset.interaction_ids()))
 
 

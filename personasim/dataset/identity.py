@@ -40,7 +40,14 @@ def check_variant(dataset: Dataset, fingerprint: str, seed: int, *, new_variant:
         f"partitioned and counted apart")
 
 
-def record_variant(dataset: Dataset, fingerprint: str, seed: int) -> None:
+def record_variant(dataset: Dataset, fingerprint: str, seed: int, spec: dict[str, Any] | None = None) -> None:
+    """Remember a variant, with the generation spec that made it (no secrets: keys live in the
+    connections, which are not part of the spec) for the dataset card."""
     held = variants(dataset)
-    if not any(v["fingerprint"] == fingerprint for v in held):
-        dataset.write_json(IDENTITY, {"variants": [*held, {"fingerprint": fingerprint, "seed": seed}]})
+    same = next((v for v in held if v["fingerprint"] == fingerprint), None)
+    if same is not None and ("spec" in same or spec is None):
+        return
+    entry = {"fingerprint": fingerprint, "seed": seed, **({"spec": spec} if spec is not None else {})}
+    # a variant recorded before specs were kept gains its spec in place
+    dataset.write_json(IDENTITY, {"variants": [*held, entry] if same is None else
+                                  [entry if v is same else v for v in held]})

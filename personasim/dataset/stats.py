@@ -35,13 +35,22 @@ def tokens_by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str
 
 def _books(rows: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> dict[str, Any]:
     by_model = tokens_by(rows, "model")
+    modules = {r["module"] for r in rows}
     return {
         "calls": len(rows),
         "input_tokens": sum(r["input_tokens"] for r in rows),
         "output_tokens": sum(r["output_tokens"] for r in rows),
         "by_module": tokens_by(rows, "module"), "by_model": by_model,
-        "cost": estimate_cost(by_model, pricing),
+        "cost": {**estimate_cost(by_model, pricing),
+                 "by_module": {m: _priced(tokens_by((r for r in rows if r["module"] == m), "model"), pricing)
+                               for m in sorted(modules)}},
     }
+
+
+def _priced(tokens_by_model: dict[str, dict[str, int]], pricing: Mapping[str, PriceConfig]) -> float | None:
+    """What these tokens cost; None when a model among them has no price (a sum would undercount)."""
+    cost = estimate_cost(tokens_by_model, pricing)
+    return None if cost["unpriced_models"] else cost["total_usd"]
 
 
 def _variants(interactions: pa.Table, samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

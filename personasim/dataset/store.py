@@ -56,6 +56,10 @@ class Dataset:
     def path(self, *parts: str) -> str:
         return "/".join([self.base.rstrip("/"), *parts])
 
+    def url(self, *parts: str) -> str:
+        """Where a file of the dataset is, as its user names it: a local path or the root's URL scheme."""
+        return self.path(*parts) if self.local else "/".join([self.root.rstrip("/"), *parts])
+
     def interaction_storage(self) -> InteractionStorage | ObjectInteractionStorage:
         """Where the pipeline saves each interaction the moment it is done: `_store/`, one JSON each."""
         if self.local:

@@ -1,4 +1,4 @@
-"""The wheel: one top-level package, prompts and the Prefect code inside it."""
+"""The wheel: one top-level package, prompts, report assets and the Prefect code inside it."""
 
 import subprocess
 import sys
@@ -16,4 +16,6 @@ def test_the_wheel_installs_nothing_named_tasks_or_flows(tmp_path):
     assert {n.split("/")[0] for n in names} == {"personasim", next(n.split("/")[0] for n in names
                                                                    if ".dist-info/" in n)}
     assert {"personasim/flows/generate.py", "personasim/tasks/generation.py",
-            "personasim/tasks/prefect_compat.py", "personasim/prompts/follow_up.txt"} <= set(names)
+            "personasim/tasks/prefect_compat.py", "personasim/prompts/follow_up.txt",
+            "personasim/report/template.html", "personasim/report/report.js",
+            "personasim/report/report.css"} <= set(names)

@@ -1,0 +1,112 @@
+"""The dataset card (README.md) of a Hugging Face export: YAML front matter the Hub and `datasets`
+read (configs, splits, features), then how the data was made, what it cost and how good it is."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import pyarrow as pa
+import yaml
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from personasim.dataset.quality import as_markdown
+from personasim.training import SPLITS
+
+_DTYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.bool_(): "bool",
+           pa.float64(): "float64"}
+
+
+def _feature(name: str, kind: pa.DataType) -> dict[str, Any]:
+    """One column as the card's `dataset_info.features` entry (the YAML form of `datasets.Features`)."""
+    if pa.types.is_list(kind):
+        inner = kind.value_type
+        if pa.types.is_struct(inner):
+            return {"name": name, "list": [_feature(f.name, f.type) for f in inner]}
+        return {"name": name, "list": _DTYPES[inner]}
+    return {"name": name, "dtype": _DTYPES[kind]}
+
+
+def _size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return label
+    return "1M<n<10M"
+
+
+def _front_matter(stats: dict[str, Any], configs: list[dict[str, Any]], schema: pa.Schema) -> DatasetCardData:
+    features = [_feature(f.name, f.type) for f in schema]
+    return DatasetCardData(
+        pretty_name="personasim synthetic conversations",
+        language=["en"], task_categories=["text-generation"], size_categories=[_size_category(stats["interactions"])],
+        tags=["synthetic", "personalization", "multi-turn", "user-simulation", "personasim"],
+        configs=[{"config_name": c["name"], **({"default": True} if i == 0 and len(configs) > 1 else {}),
+                  "data_files": [{"split": split, "path": path} for split, (path, _, _) in c["files"].items()]}
+                 for i, c in enumerate(configs)],
+        dataset_info=[{"config_name": c["name"], "features": features,
+                       "splits": [{"name": split, "num_bytes": size, "num_examples": n}
+                                  for split, (_, n, size) in c["files"].items()]}
+                      for c in configs],
+    )
+
+
+def _variant_section(config: dict[str, Any]) -> str:
+    variant = config["variant"]
+    spec = variant.get("spec")
+    sizes = ", ".join(f"{split} {n:,}" for split, (_, n, _) in config["files"].items())
+    missing = [split for split in SPLITS if split not in config["files"]]
+    lines = [f"### Config `{config['name']}`", "",
+             f"Config fingerprint `{variant['fingerprint']}`, seed {variant['seed']}; examples: {sizes}"
+             + (f" (no persona fell in {' or '.join(missing)})" if missing else "") + ".", ""]
+    if spec is None:
+        return "\n".join([*lines, "The generation spec of this variant was not recorded (made by an older "
+                          "personasim).", ""])
+    models = spec["models"]
+    roles = [("style transfer", [models["style_transfer"]]), ("assistant pool", models["assistant"]),
+             ("user simulator", [models["user_simulator"]]), ("distractor", [models["distractor"]])]
+    lines += ["| role | models |", "| --- | --- |",
+              *(f"| {role} | {', '.join(_model(m) for m in pool)} |" for role, pool in roles), "",
+              "<details><summary>generation spec (no secrets: API keys are never part of it)</summary>", "",
+              "```yaml", yaml.safe_dump(spec, sort_keys=True).rstrip(), "```", "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def _model(m: dict[str, Any]) -> str:
+    weight = f", weight {m['weight']}" if "weight" in m else ""
+    return f"{m['provider']}/{m['model']} (temperature {m['temperature']}{weight})"
+
+
+def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: pa.Schema, providers: set[str]
+                 ) -> str:
+    """The card's full text; `providers` (of the assistant replies) warn about offline template text."""
+    tokens, cost = stats["tokens"], stats["cost"]
+    body = [
+        "# personasim synthetic conversations", "",
+        "Multi-turn conversations between a persona-driven user simulator and assistant models, generated "
+        f"with [personasim](https://pypi.org/project/personasim/) {version('personasim')}. For every persona and "
+        "seed query, the query was rewritten in the persona's voice, a 2-5 turn conversation was simulated "
+        "(the assistant drawn from a weighted model pool, the user simulator following up or stopping when "
+        "satisfied) and noise was injected into user turns as they were sent. `messages` holds the "
+        "conversation as sent (noised user turns), `clean_messages` the same turns before noise.", "",
+        *(["> **Offline backend:** the text is persona-aware template text, not model output. Do not train on "
+           "it; it exists to test pipelines.", ""] if "offline" in providers else []),
+        "## Splits", "",
+        "Splits are by persona (a hash of the persona id): no persona appears in two splits.", "",
+        "## How it was made", "",
+        *(_variant_section(c) for c in configs),
+        "## Size and cost", "",
+        f"{stats['interactions']:,} conversations from {stats['personas']:,} personas, {stats['messages']:,} "
+        f"messages, {stats['avg_turns']} turns on average; {stats['failed_pairs']:,} pairs failed and are not "
+        "included.", "",
+        f"LLM calls behind the included conversations: {tokens['calls']:,}, {tokens['input_tokens']:,} input and "
+        f"{tokens['output_tokens']:,} output tokens, estimated USD {cost['total_usd']} "
+        f"(models without a price: {', '.join(cost['unpriced_models']) or 'none'}).", "",
+        "## Quality", "", as_markdown(stats["quality"]), "",
+        "## Use", "", "```python", "from datasets import load_dataset",
+        'ds = load_dataset("<this repo or folder>")', 'ds["train"][0]["messages"]', "```", "",
+        "## Limitations", "",
+        "Synthetic data: personas, users and their noise are simulated. Check the quality figures above and "
+        "read a sample of conversations (`personasim report`) before training on it.", "",
+    ]
+    card = DatasetCard(f"---\n{_front_matter(stats, configs, schema).to_yaml()}\n---\n\n" + "\n".join(body))
+    return str(card)

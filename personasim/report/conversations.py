@@ -1,0 +1,82 @@
+"""The conversations a report shows: a deterministic sample of a dataset's interactions, each with
+its split, flags and user turns as clean-to-noisy word differences.
+
+A page with every conversation of a 10k dataset would weigh tens of megabytes; the report holds at
+most `limit` of them, the same ones on every build (lowest interaction ids, which are hashes, so
+the sample is spread over personas and runs), and the browser pages through those.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from personasim.dataset.store import Dataset
+
+_TOKEN = re.compile(r"\s+|\S+")  # words and the spaces between them, so the pieces join back exactly
+FLAGS = ("truncated", "fallback", "violation")
+_COLUMNS = ["interaction_id", "persona_id", "persona_features", "original_query", "initial_query",
+            "style_transferred", "style_transfer_fallback", "num_turns", "termination_reason", "assistant_model",
+            "noise_layers", "noise_fallbacks", "truncated_turns", "violations"]
+_MESSAGE_COLUMNS = ["interaction_id", "position", "role", "content", "clean_text", "was_noised", "noise_layer",
+                    "noise_strategies", "noise_fallback", "model", "truncated"]
+
+
+def word_diff(clean: str, noisy: str) -> list[list[str]]:
+    """`clean` into `noisy` as runs of ["=", kept], ["-", removed], ["+", added] text."""
+    a, b = _TOKEN.findall(clean), _TOKEN.findall(noisy)
+    runs: list[list[str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        pieces = [("=", a[i1:i2])] if tag == "equal" else [("-", a[i1:i2]), ("+", b[j1:j2])]
+        for op, words in pieces:
+            if words:
+                runs.append([op, "".join(words)])
+    return runs
+
+
+def _flags(row: dict[str, Any]) -> list[str]:
+    marks = {"truncated": bool(row["truncated_turns"]),
+             "fallback": bool(row["style_transfer_fallback"] or row["noise_fallbacks"]),
+             "violation": bool(row["violations"])}
+    return [flag for flag in FLAGS if marks[flag]]
+
+
+def _message(m: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m["role"], "text": m["content"]}
+    if m["role"] == "assistant":
+        out.update(model=m["model"], truncated=bool(m["truncated"]))
+    elif m["was_noised"]:
+        out.update(diff=word_diff(m["clean_text"] or "", m["content"]), layer=m["noise_layer"],
+                   strategies=list(m["noise_strategies"] or []))
+    elif m["noise_fallback"]:
+        out["fallback"] = m["noise_fallback"]
+    return out
+
+
+def sample_conversations(dataset: Dataset, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """At most `limit` conversations shaped for the browser, and how many the dataset holds."""
+    ids = dataset.table("interactions", ["interaction_id"]).column(0)
+    total = len(ids)
+    chosen = pa.array(sorted(ids.to_pylist())[:limit], pa.string())
+    rows = dataset.table("interactions", _COLUMNS)
+    rows = rows.filter(pc.is_in(rows.column("interaction_id"), chosen)).to_pylist()
+    messages = dataset.table("messages", _MESSAGE_COLUMNS)
+    by_interaction: dict[str, list[dict[str, Any]]] = {}
+    for m in messages.filter(pc.is_in(messages.column("interaction_id"), chosen)).sort_by("position").to_pylist():
+        by_interaction.setdefault(m["interaction_id"], []).append(_message(m))
+    training = dataset.table("training", ["interaction_id", "split"]).to_pylist()
+    split = {t["interaction_id"]: t["split"] for t in training}
+    conversations = [{
+        "id": r["interaction_id"], "persona": r["persona_id"], "features": dict(r["persona_features"]),
+        "split": split.get(r["interaction_id"], "-"), "model": r["assistant_model"], "turns": r["num_turns"],
+        "termination": r["termination_reason"], "layers": sorted(set(r["noise_layers"] or [])),
+        "flags": _flags(r), "original_query": r["original_query"],
+        "rewritten": r["initial_query"] if r["style_transferred"] else None,
+        "style_fallback": r["style_transfer_fallback"], "violations": r["violations"] or [],
+        "messages": by_interaction.get(r["interaction_id"], []),
+    } for r in sorted(rows, key=lambda r: r["interaction_id"])]
+    return conversations, total
