@@ -10,91 +10,51 @@ import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, cast
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import update_progress_artifact
+from prefect.context import FlowRunContext
 from prefect.futures import wait
+from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit, with_worker_share
+from personasim.config import with_worker_share
 from personasim.dataset import Dataset
-from personasim.flows.runners import TaskRunnerName, build_task_runner
+from personasim.errors import PersonasimError
+from personasim.flows.outcome import final_state, progress_artifact, publish_artifacts
+from personasim.flows.parameters import (
+    Backend,
+    ConfigPath,
+    DatasetRoot,
+    InputPath,
+    Limit,
+    LocalModel,
+    MaxConcurrency,
+    MaxCost,
+    MaxFailureRatio,
+    NewVariant,
+    PairsPerTask,
+    RunName,
+    RunnerAddress,
+    RunParameters,
+    Seed,
+    ShowProgress,
+    TaskRunnerChoice,
+    WaveSize,
+    Workers,
+    described,
+)
+from personasim.flows.queue import dataset_turn
+from personasim.flows.runners import build_task_runner
 from personasim.inputs import load_input
 from personasim.interrupt import StopRequest, stop_on_signals
 from personasim.progress import RunProgress, show_progress
 from personasim.records import Failure, Outcome, Pair
-from personasim.report import report_markdown
 from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
 from personasim.tasks.prefect_compat import RunHandle, Sealed, api_for_workers, forget_result, worker_processes
-
-MAX_TASK_RUNS = 200  # pair tasks per run when pairs_per_task is chosen for you
-
-
-class RunParameters(BaseModel):
-    """What a run takes; validated before any work starts (also for runs started from the UI)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    input_path: str = Field(description="pair file (JSONL, JSON, CSV, Parquet) or a directory of them")
-    dataset_root: str = Field("output/dataset", description="local directory or object-storage URL")
-    config_path: str | None = Field(None, description="YAML config; the offline defaults when empty")
-    backend: Literal["config", "local"] = Field(
-        "config", description="'local': every role on a llama.cpp model started for this run")
-    local_model: str = Field("smollm2", description="with backend 'local': 'smollm2' (bundled) or a GGUF path")
-    run_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    seed: int | None = Field(None, description="overrides the config's seed")
-    max_concurrency: int = Field(16, ge=1, le=1024, description="LLM calls in flight at once, per endpoint")
-    limit: int | None = Field(None, ge=1, description="only the first N pairs")
-    pairs_per_task: int | None = Field(None, ge=1, le=10_000,
-                                       description="pairs per task run (default: from the pairs and concurrency)")
-    wave_size: int | None = Field(None, ge=1, le=100_000,
-                                  description="pairs per committed Parquet wave (default 2 x concurrency)")
-    task_runner: TaskRunnerName = Field(
-        "thread", description="'thread' (this process), 'dask' or 'ray' (worker processes, here or on a cluster)")
-    runner_address: str | None = Field(
-        None, description="an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001); "
-                          "empty: a local cluster started for the run")
-    workers: int | None = Field(None, ge=1, le=1024, description="worker processes of a local cluster (default: cores)")
-    max_cost: float | None = Field(None, gt=0, description="USD: once this run has spent it, no new pair starts "
-                                                           "(prices from the config's pricing table)")
-    new_variant: bool = Field(False, description="add this run to a dataset made with another seed or config, "
-                                                 "as a variant partitioned and counted apart")
-    show_progress: bool = Field(True, description="live progress in a terminal, a plain line every few seconds "
-                                                  "elsewhere")
-
-    @model_validator(mode="after")
-    def _cluster_options_need_a_cluster(self) -> RunParameters:
-        if self.task_runner == "thread" and (self.runner_address or self.workers):
-            raise ValueError("runner_address and workers are for task_runner 'dask' or 'ray'")
-        if self.runner_address and self.workers:
-            raise ValueError("workers sizes a local cluster; an existing one at runner_address has its own")
-        return self
-
-    def config(self) -> PersonasimConfig:
-        """The config file with this run's overrides (seed, local model, concurrency) applied."""
-        config = load_config(self.config_path)
-        if self.seed is not None:
-            config = config.with_seed(self.seed)
-        if self.backend == "local":
-            config = with_local_model(config, self.local_model)
-        return with_request_limit(config, self.max_concurrency)
-
-    def batch_size(self, pairs: int) -> int:
-        """Pairs per task run: as asked, else few enough task runs for the API and enough to keep
-        every pair slot busy."""
-        return self.pairs_per_task or max(1, math.ceil(pairs / MAX_TASK_RUNS), math.ceil(self.max_concurrency / 4))
-
-    def wave(self, batch_size: int) -> int:
-        return self.wave_size or max(2 * self.max_concurrency, batch_size)
 
 
 @dataclass
@@ -122,7 +82,7 @@ class Tally:
 GRACE_S = 5.0  # after a stop, how long pairs in flight may take before they are given up
 
 
-def run_pipeline(params: RunParameters) -> dict[str, Any]:
+def run_pipeline(params: RunParameters, progress_id: UUID | None = None) -> dict[str, Any]:
     """The work of a run: triage, recover, generate batches, write committed waves, publish statistics.
 
     A stop (Ctrl-C, SIGTERM, the budget) starts no new pair, lets pairs in flight finish for
@@ -153,7 +113,7 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
                 tally.recovered = len(recovered)
             size = params.batch_size(len(triage.todo))
             with show_progress(progress, enabled=params.show_progress):
-                _generate(run, triage.todo, size, params.wave(size), run_date, progress, tally, stop)
+                _generate(run, triage.todo, size, params.wave(size), run_date, progress, tally, stop, progress_id)
             stats, report = publish_statistics_task(run)
     finally:
         run.close()
@@ -170,22 +130,18 @@ def run_pipeline(params: RunParameters) -> dict[str, Any]:
         "turns": tally.turns,
         "noise_rate": round(tally.noised_turns / tally.user_turns, 4) if tally.user_turns else 0.0,
         "llm_calls": books.calls, "input_tokens": books.input_tokens, "output_tokens": books.output_tokens,
-        "cost_usd": books.cost_usd, "elapsed_s": round(books.elapsed_s, 3), "statistics": stats, "report": report,
+        "cost_usd": books.cost_usd, "elapsed_s": round(books.elapsed_s, 3), "failures": tally.failures,
+        "statistics": stats, "report": report,
     }
-    create_table_artifact(key="personasim-run-summary", table=_summary_table(summary),
-                          description=f"personasim run {run_id} into {params.dataset_root}")
-    create_markdown_artifact(key="personasim-quality", markdown=report_markdown(stats, report),
-                             description=f"the dataset {params.dataset_root} after run {run_id}")
     logger.info("run %s: %d done, %d failed, %d skipped, %d recovered%s", run_id, books.done, books.failed,
                 len(triage.skipped), tally.recovered, f"; stopped: {stopped}" if stopped else "")
     return summary
 
 
 def _generate(run: RunHandle, todo: list[Pair], size: int, wave_size: int, run_date: str, progress: RunProgress,
-              tally: Tally, stop: StopRequest) -> None:
+              tally: Tally, stop: StopRequest, progress_id: UUID | None) -> None:
     """Batches of pairs out as tasks; outcomes back into committed waves as the batches finish."""
     futures = [generate_task.submit(run, Sealed(todo[i:i + size])) for i in range(0, len(todo), size)]
-    artifact = cast(UUID, create_progress_artifact(0.0, description=f"pairs of run {run.run_id}")) if todo else None
     wave: list[Outcome] = []
     waves = 0
     pending = list(futures)
@@ -201,20 +157,14 @@ def _generate(run: RunHandle, todo: list[Pair], size: int, wave_size: int, run_d
         if wave and (len(wave) >= wave_size or not pending):
             write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
             wave, waves = [], waves + 1
-            if artifact is not None:
-                update_progress_artifact(artifact, 100.0 * progress.snapshot().finished / max(1, progress.total))
+            if progress_id is not None:
+                update_progress_artifact(progress_id, 100.0 * progress.snapshot().finished / max(1, progress.total))
         if stop.requested and stop.since() > GRACE_S:
             run.abort()  # pairs still in flight are given up: their batches come back at once
             if stop.since() > 2 * GRACE_S:  # workers in other processes: stop waiting for them
                 break
     if wave:
         write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
-
-
-def _summary_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = ("pairs", "done", "failed", "skipped", "recovered", "turns", "noise_rate", "llm_calls",
-            "input_tokens", "output_tokens", "cost_usd")
-    return [{"metric": k, "value": summary[k]} for k in keys]
 
 
 def _task_runner(params: RunParameters) -> TaskRunner[Any]:
@@ -227,63 +177,73 @@ def _task_runner(params: RunParameters) -> TaskRunner[Any]:
 
 
 @flow(name="pair-waves", log_prints=True)
-def _pair_waves(params: RunParameters) -> dict[str, Any]:
+def _pair_waves(params: RunParameters, progress_id: UUID | None = None) -> dict[str, Any]:
     with api_for_workers(params.task_runner):
-        return run_pipeline(params)
+        return run_pipeline(params, progress_id)
+
+
+def _run(params: RunParameters) -> State[Any]:
+    """Check the input, wait for the dataset's turn, run the waves (a subflow: its task runner is
+    chosen per run), then put the artifacts and the final state on this flow run."""
+    try:
+        load_input(params.input_path, limit=params.limit)  # a bad file or a conflicting pair: one line, no traceback
+        params.config()
+    except PersonasimError as exc:
+        get_run_logger().error("%s", exc)
+        return Failed(message=str(exc), data=exc)
+    context = FlowRunContext.get()
+    if params.run_name is None and context and context.flow and context.flow.name == "refresh-interactions":
+        params = params.model_copy(update={"run_name": "refresh"})  # run ids say which flow made them
+    progress_id = progress_artifact(params.dataset_root)
+    with dataset_turn(params.dataset_root):
+        summary = _pair_waves.with_options(task_runner=_task_runner(params))(params, progress_id)
+    update_progress_artifact(progress_id, 100.0)
+    publish_artifacts(summary)
+    return final_state(summary, params.max_failure_ratio)
 
 
 @flow(name="generate-interactions", log_prints=True, validate_parameters=True)
+@described
 def generate_interactions(
-    input_path: str,
-    dataset_root: str = "output/dataset",
-    config_path: str | None = None,
-    backend: Literal["config", "local"] = "config",
-    local_model: str = "smollm2",
-    run_name: str | None = None,
-    seed: int | None = None,
-    max_concurrency: int = 16,
-    limit: int | None = None,
-    pairs_per_task: int | None = None,
-    wave_size: int | None = None,
-    task_runner: TaskRunnerName = "thread",
-    runner_address: str | None = None,
-    workers: int | None = None,
-    max_cost: float | None = None,
-    new_variant: bool = False,
-    show_progress: bool = True,
-) -> dict[str, Any]:
+    input_path: InputPath,
+    dataset_root: DatasetRoot = "output/dataset",
+    config_path: ConfigPath = None,
+    backend: Backend = "config",
+    local_model: LocalModel = "smollm2",
+    run_name: RunName = None,
+    seed: Seed = None,
+    max_concurrency: MaxConcurrency = 16,
+    limit: Limit = None,
+    pairs_per_task: PairsPerTask = None,
+    wave_size: WaveSize = None,
+    task_runner: TaskRunnerChoice = "thread",
+    runner_address: RunnerAddress = None,
+    workers: Workers = None,
+    max_cost: MaxCost = None,
+    new_variant: NewVariant = False,
+    show_progress: ShowProgress = True,
+    max_failure_ratio: MaxFailureRatio = None,
+) -> State[Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
 
     Pairs go out in batches (mapped tasks), each pair through style transfer, noise and the turn
     loop with `max_concurrency` calls in flight; results are committed to the Parquet tables in
-    waves as batches come back; a rerun skips what is stored and redoes what failed.
+    waves as batches come back; a rerun skips what is stored and redoes what failed. Returns the
+    run's summary; raises RunFailed (its final state: Failed) when no pair succeeded or more than
+    `max_failure_ratio` of them failed, RunInterrupted (Cancelled) when stopped.
     """
-    params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
-                           backend=backend, local_model=local_model, run_name=run_name, seed=seed,
-                           max_concurrency=max_concurrency, limit=limit, pairs_per_task=pairs_per_task,
-                           wave_size=wave_size, task_runner=task_runner, runner_address=runner_address,
-                           workers=workers, max_cost=max_cost, new_variant=new_variant, show_progress=show_progress)
-    return _pair_waves.with_options(task_runner=_task_runner(params))(params)
+    return _run(RunParameters(
+        input_path=input_path, dataset_root=dataset_root, config_path=config_path, backend=backend,
+        local_model=local_model, run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
+        pairs_per_task=pairs_per_task, wave_size=wave_size, task_runner=task_runner, runner_address=runner_address,
+        workers=workers, max_cost=max_cost, new_variant=new_variant, show_progress=show_progress,
+        max_failure_ratio=max_failure_ratio))
 
 
-@flow(name="refresh-interactions", log_prints=True, validate_parameters=True)
-def refresh_interactions(
-    input_path: str,
-    dataset_root: str = "output/dataset",
-    config_path: str | None = None,
-    max_concurrency: int = 16,
-    pairs_per_task: int | None = None,
-    task_runner: TaskRunnerName = "thread",
-    runner_address: str | None = None,
-    workers: int | None = None,
-) -> dict[str, Any]:
-    """For schedules: pick up pairs (in a file or a directory of files) not yet in the dataset.
-
-    New pairs are appended as a new partition of today's run; what is there is skipped, so a
-    refresh with nothing new costs no LLM call.
-    """
-    run_name = f"refresh-{datetime.now(timezone.utc):%Y%m%d}"
-    params = RunParameters(input_path=input_path, dataset_root=dataset_root, config_path=config_path,
-                           run_name=run_name, max_concurrency=max_concurrency, pairs_per_task=pairs_per_task,
-                           task_runner=task_runner, runner_address=runner_address, workers=workers)
-    return _pair_waves.with_options(task_runner=_task_runner(params))(params)
+# For schedules: the same flow and options under its own name, pointed by its deployment at a
+# folder where pair files are dropped; pairs already in the dataset are skipped, so a refresh with
+# nothing new costs no LLM call.
+refresh_interactions = generate_interactions.with_options(
+    name="refresh-interactions",
+    description="Pick up pairs (in a file or a folder of files) not yet in the dataset; same options as "
+                "generate-interactions.")

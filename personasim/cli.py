@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -54,6 +54,17 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _ratio(text: str) -> float:
+    """An argparse type: a share from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """A bad option is one line naming it (exit 2), not the usage block."""
 
@@ -93,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=_positive(int), default=None, help="only the first N pairs of the input")
     run.add_argument("--max-cost", type=_positive(float), default=None,
                      help="USD: once the run has spent it, no new pair starts (needs prices for every model)")
+    run.add_argument("--max-failure-ratio", type=_ratio, default=None, metavar="RATIO",
+                     help="exit 1 (the flow run: Failed) when more than this share of pairs failed; "
+                          "default: only when none succeeded")
     run.add_argument("--new-variant", action="store_true",
                      help="add the run to a dataset made with another seed or config, counted apart")
     run.add_argument("--pairs-per-task", type=_positive(int), default=None,
@@ -223,14 +237,20 @@ def _run(args: argparse.Namespace) -> int:
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")
     from personasim.flows.generate import generate_interactions
+    from personasim.flows.outcome import RunEnded, RunFailed
 
-    summary = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
-                                    backend=args.backend, local_model=args.local_model,
-                                    run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
-                                    limit=args.limit, pairs_per_task=args.pairs_per_task,
-                                    wave_size=args.wave_size, task_runner=args.task_runner,
-                                    runner_address=args.runner_address, workers=args.workers,
-                                    max_cost=args.max_cost, new_variant=args.new_variant)
+    state = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
+                                  backend=args.backend, local_model=args.local_model,
+                                  run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
+                                  limit=args.limit, pairs_per_task=args.pairs_per_task,
+                                  wave_size=args.wave_size, task_runner=args.task_runner,
+                                  runner_address=args.runner_address, workers=args.workers,
+                                  max_cost=args.max_cost, new_variant=args.new_variant,
+                                  max_failure_ratio=args.max_failure_ratio, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BaseException) and not isinstance(result, RunEnded):
+        raise result  # the run did not start: a one-line error below
+    summary = cast(dict[str, Any], result.summary if isinstance(result, RunEnded) else result)
     if args.summary_json:
         with open(args.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2, default=str)
@@ -247,7 +267,10 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"stopped by the budget: ${summary['cost_usd']} spent of ${budget}; "
                       f"{summary['not_started']} pairs not started (run again to resume)", highlight=False)
         return BUDGET_REACHED
-    return 1 if summary["failed"] and not summary["done"] and not summary["skipped"] else 0
+    if isinstance(result, RunFailed):
+        console.print(f"[red]failed:[/] {escape(str(result))}", highlight=False)
+        return 1
+    return 0
 
 
 def _estimate(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -121,17 +122,31 @@ def pairs_from_record(record: Any, where: str) -> list[Pair]:
     return pairs
 
 
+def _file_of(source: str) -> str:
+    return source.rsplit(": row ", 1)[0]
+
+
 def expand_pairs(records: Iterable[tuple[str, Any]]) -> list[Pair]:
-    """Validate (where, record) items into pairs; a duplicate (persona, query) is an error naming both rows."""
+    """Validate (where, record) items into pairs.
+
+    The same pair repeated in another file (a copied input with new rows added) is read once; a
+    pair id repeated within a file, or with different content anywhere, is an error naming both rows.
+    """
     pairs: list[Pair] = []
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], Pair] = {}
     for where, record in records:
         for pair in pairs_from_record(record, where):
             key = (pair.persona_id, pair.query_key)
-            if key in seen:
-                what = f"query_id {pair.query_id!r}" if pair.query_id else "the same original_query"
-                raise InputError(f"{pair.source}: field query_id: duplicate pair: persona_id {pair.persona_id!r} "
-                                 f"with {what} already at {seen[key]}")
-            seen[key] = pair.source
-            pairs.append(pair)
+            first = seen.get(key)
+            if first is None:
+                seen[key] = pair
+                pairs.append(pair)
+                continue
+            same = replace(first, source="") == replace(pair, source="")
+            if same and _file_of(first.source) != _file_of(pair.source):
+                continue
+            what = f"query_id {pair.query_id!r}" if pair.query_id else "the same original_query"
+            conflict = "duplicate pair" if same else "conflicting pair (same ids, different content)"
+            raise InputError(f"{pair.source}: field query_id: {conflict}: persona_id {pair.persona_id!r} "
+                             f"with {what} already at {first.source}")
     return pairs

@@ -147,7 +147,10 @@ def test_refresh_picks_up_only_new_pair_files_in_a_directory(tmp_path, remote_co
     cfg = write_config(tmp_path / "c.yaml", remote_config())
     first = refresh_interactions(input_path=str(incoming), dataset_root=str(tmp_path / "ds"), config_path=str(cfg))
     write_pairs(incoming / "b.jsonl", 2, prefix="b")
-    second = refresh_interactions(input_path=str(incoming), dataset_root=str(tmp_path / "ds"), config_path=str(cfg))
-    assert (first["done"], second["done"], second["skipped"]) == (3, 2, 3)
+    (incoming / "c.jsonl").write_text((incoming / "a.jsonl").read_text())  # a copy of a file already done
+    write_pairs(incoming / "c.jsonl", 4, prefix="a")  # ... with one new row added
+    second = refresh_interactions(input_path=str(incoming), dataset_root=str(tmp_path / "ds"), config_path=str(cfg),
+                                  limit=None, seed=7, backend="config")  # the run options of on-demand
+    assert (first["done"], second["done"], second["skipped"]) == (3, 3, 3)
     assert first["run_id"].startswith("refresh-")
-    assert len(table_rows(tmp_path / "ds", "interactions")) == 5
+    assert len(table_rows(tmp_path / "ds", "interactions")) == 6

@@ -9,6 +9,7 @@ import pytest
 
 from personasim.cli import main
 from personasim.dataset import Dataset
+from personasim.flows.outcome import dataset_key
 from personasim.llm import operations as op
 from personasim.testing import Fault
 
@@ -143,7 +144,7 @@ def test_api_keys_never_reach_logs_errors_artifacts_or_datasets(tmp_path, remote
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()
     texts.extend(json.dumps(a.data, default=str) for a in artifacts)
-    assert any(a.key == "personasim-run-summary" for a in artifacts)
+    assert any(a.key == f"{dataset_key(str(tmp_path / 'ds'))}-summary" for a in artifacts)
     leaks = [t[:200] for t in texts if SECRET in t]
     assert leaks == []
     failure = rows(tmp_path / "ds", "failures")[0]
