@@ -34,17 +34,14 @@ from personasim.flows.parameters import (
     MaxConcurrency,
     MaxCost,
     MaxFailureRatio,
-    NewVariant,
     PairsPerTask,
     RunName,
     RunnerAddress,
     RunParameters,
     Seed,
-    ShowProgress,
     TaskRunnerChoice,
     WaveSize,
     Workers,
-    described,
 )
 from personasim.flows.queue import dataset_turn
 from personasim.flows.runners import build_task_runner
@@ -203,7 +200,6 @@ def _run(params: RunParameters) -> State[Any]:
 
 
 @flow(name="generate-interactions", log_prints=True, validate_parameters=True)
-@described
 def generate_interactions(
     input_path: InputPath,
     dataset_root: DatasetRoot = "output/dataset",
@@ -220,8 +216,8 @@ def generate_interactions(
     runner_address: RunnerAddress = None,
     workers: Workers = None,
     max_cost: MaxCost = None,
-    new_variant: NewVariant = False,
-    show_progress: ShowProgress = True,
+    new_variant: bool = False,
+    show_progress: bool = True,
     max_failure_ratio: MaxFailureRatio = None,
 ) -> State[Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
@@ -231,6 +227,36 @@ def generate_interactions(
     waves as batches come back; a rerun skips what is stored and redoes what failed. Returns the
     run's summary; raises RunFailed (its final state: Failed) when no pair succeeded or more than
     `max_failure_ratio` of them failed, RunInterrupted (Cancelled) when stopped.
+
+    Args:
+        input_path: Pair file (JSONL, JSON, CSV, Parquet) or a folder of them; a relative path is
+            read from the deployment's working directory.
+        dataset_root: Dataset root: a local folder (relative to the working directory) or an
+            object-storage URL such as s3://bucket/prefix.
+        config_path: YAML config; empty: the offline backend (no API key).
+        backend: 'config': the models the config names; 'local': every role on a llama.cpp model
+            started for the run.
+        local_model: With backend 'local': 'smollm2' (bundled) or a GGUF file path.
+        run_name: A name for the run id (letters, digits, _ . -).
+        seed: Overrides the config's seed (a new seed on an existing dataset needs new_variant).
+        max_concurrency: LLM calls in flight at once, per endpoint.
+        limit: Only the first N pairs of the input.
+        pairs_per_task: Pairs per Prefect task run; empty: chosen from the pairs and the
+            concurrency (at most 200 task runs).
+        wave_size: Pairs per committed Parquet wave; empty: twice the concurrency.
+        task_runner: 'thread' (the flow's process), 'dask' or 'ray' (worker processes, local or on
+            a cluster).
+        runner_address: An existing Dask scheduler (tcp://host:8786) or Ray cluster
+            (ray://host:10001); empty: a local cluster started for the run.
+        workers: Worker processes of a local Dask or Ray cluster; empty: one per core.
+        max_cost: USD: once the run has spent it, no new pair starts (needs prices for every
+            model in the config).
+        new_variant: Add the run to a dataset made with another seed or config, as a variant
+            partitioned and counted apart.
+        show_progress: Live progress: a display in a terminal, a log line every few seconds
+            elsewhere.
+        max_failure_ratio: The run ends Failed when more than this share of its pairs failed;
+            empty: only when none succeeded.
     """
     return _run(RunParameters(
         input_path=input_path, dataset_root=dataset_root, config_path=config_path, backend=backend,

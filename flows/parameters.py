@@ -1,74 +1,39 @@
-"""The parameters of a run, declared once as annotated types.
+"""The parameters of a run, their limits declared once as annotated types.
 
 The flow's signature uses them, so Prefect's parameter schema carries each limit (the UI form
-and the server refuse `max_concurrency=0` when a run is created, not inside it); `described`
-copies each description into the flow's docstring, where Prefect reads parameter descriptions;
-and `RunParameters`, what the library validates, is made of the same types.
+and the server refuse `max_concurrency=0` when a run is created, not inside it), and
+`RunParameters`, what the library validates, is made of the same types. The descriptions are in
+the flow's docstring, where Prefect reads them (also without importing the flow, at deploy).
 """
 
 from __future__ import annotations
 
 import math
-import typing
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.fields import FieldInfo
 
 from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit
 from personasim.flows.runners import TaskRunnerName
 
-InputPath = Annotated[str, Field(min_length=1, description="Pair file (JSONL, JSON, CSV, Parquet) or a directory "
-                                 "of them; a relative path is read from the deployment's working directory.")]
-DatasetRoot = Annotated[str, Field(min_length=1, description="Dataset root: a local directory (relative to the "
-                                   "working directory) or an object-storage URL such as s3://bucket/prefix.")]
-ConfigPath = Annotated[str | None, Field(description="YAML config; empty: the offline backend (no API key).")]
-Backend = Annotated[Literal["config", "local"], Field(
-    description="'config': the models the config names; 'local': every role on a llama.cpp model started for "
-                "the run.")]
-LocalModel = Annotated[str, Field(min_length=1, description="With backend 'local': 'smollm2' (bundled) or a GGUF "
-                                  "file path.")]
-RunName = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$",
-                                      description="A name for the run id (letters, digits, _ . -).")]
-Seed = Annotated[int | None, Field(description="Overrides the config's seed (a new seed on an existing "
-                                   "dataset needs new_variant).")]
-MaxConcurrency = Annotated[int, Field(ge=1, le=1024, description="LLM calls in flight at once, per endpoint.")]
-Limit = Annotated[int | None, Field(ge=1, description="Only the first N pairs of the input.")]
-PairsPerTask = Annotated[int | None, Field(ge=1, le=10_000, description="Pairs per Prefect task run; empty: chosen "
-                                           "from the pairs and the concurrency (at most 200 task runs).")]
-WaveSize = Annotated[int | None, Field(ge=1, le=100_000, description="Pairs per committed Parquet wave; empty: "
-                                       "twice the concurrency.")]
-TaskRunnerChoice = Annotated[TaskRunnerName, Field(description="'thread' (the flow's process), 'dask' or 'ray' (worker "
-                                             "processes, local or on a cluster).")]
-RunnerAddress = Annotated[str | None, Field(description="An existing Dask scheduler (tcp://host:8786) or Ray cluster "
-                                            "(ray://host:10001); empty: a local cluster started for the run.")]
-Workers = Annotated[int | None, Field(ge=1, le=1024, description="Worker processes of a local Dask or Ray cluster; "
-                                      "empty: one per core.")]
-MaxCost = Annotated[float | None, Field(gt=0, description="USD: once the run has spent it, no new pair starts "
-                                        "(needs prices for every model in the config).")]
-NewVariant = Annotated[bool, Field(description="Add the run to a dataset made with another seed or config, as a "
-                                   "variant partitioned and counted apart.")]
-ShowProgress = Annotated[bool, Field(description="Live progress: a display in a terminal, a log line every few "
-                                     "seconds elsewhere.")]
-MaxFailureRatio = Annotated[float | None, Field(ge=0, le=1, description="The run ends Failed when more than this "
-                                                "share of its pairs failed; empty: only when none succeeded.")]
+InputPath = Annotated[str, Field(min_length=1)]
+DatasetRoot = Annotated[str, Field(min_length=1)]
+ConfigPath = str | None
+Backend = Literal["config", "local"]
+LocalModel = Annotated[str, Field(min_length=1)]
+RunName = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Seed = int | None
+MaxConcurrency = Annotated[int, Field(ge=1, le=1024)]
+Limit = Annotated[int | None, Field(ge=1)]
+PairsPerTask = Annotated[int | None, Field(ge=1, le=10_000)]
+WaveSize = Annotated[int | None, Field(ge=1, le=100_000)]
+TaskRunnerChoice = TaskRunnerName
+RunnerAddress = str | None
+Workers = Annotated[int | None, Field(ge=1, le=1024)]
+MaxCost = Annotated[float | None, Field(gt=0)]
+MaxFailureRatio = Annotated[float | None, Field(ge=0, le=1)]
 
 MAX_TASK_RUNS = 200  # pair tasks per run when pairs_per_task is chosen for you
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def described(fn: F) -> F:
-    """Append an `Args:` section with each parameter's description to `fn`'s docstring (Prefect
-    shows docstring descriptions in the UI form; it drops those inside `Annotated`)."""
-    hints = typing.get_type_hints(fn, include_extras=True)
-    lines = []
-    for name, hint in hints.items():
-        info = next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, FieldInfo)), None)
-        if info is not None and info.description:
-            lines.append(f"    {name}: {info.description}")
-    fn.__doc__ = f"{fn.__doc__ or ''}\n\n    Args:\n" + "\n".join(lines) + "\n"
-    return fn
 
 
 class RunParameters(BaseModel):
@@ -91,8 +56,8 @@ class RunParameters(BaseModel):
     runner_address: RunnerAddress = None
     workers: Workers = None
     max_cost: MaxCost = None
-    new_variant: NewVariant = False
-    show_progress: ShowProgress = True
+    new_variant: bool = False
+    show_progress: bool = True
     max_failure_ratio: MaxFailureRatio = None
 
     @model_validator(mode="after")

@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--push-to-hub", metavar="REPO", default=None,
                         help="hf: also upload the folder to this Hub dataset repo (token: HF_TOKEN in the environment)")
     export.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    compact = sub.add_parser("compact", formatter_class=helpful,
+                             help="merge each partition's small wave files into a few (every run does it too)")
+    compact.add_argument("dataset", help="dataset root")
     report = sub.add_parser("report", formatter_class=helpful,
                             help="one self-contained HTML file: summary, plots and a conversation browser")
     report.add_argument("dataset", help="dataset root")
@@ -369,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "report":
             return _report(args)
+        if args.command == "compact":
+            dataset = _dataset(args.dataset)
+            with dataset.lock():
+                dataset.prepare()
+                console.print(dataset.compact().line(), highlight=False)
+            return 0
         stats = _dataset(args.dataset).read_json("stats.json")
         if args.json:
             print(json.dumps(stats, indent=2))

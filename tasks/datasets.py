@@ -45,9 +45,10 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
 
 @task(name="publish-statistics", cache_policy=NO_CACHE, persist_result=False)
 def publish_statistics_task(run: RunHandle) -> tuple[dict[str, Any], str]:
-    """The current failures, stats.json for the whole dataset, chat-format JSONL exports per split
-    and the HTML report; the statistics and where the report is."""
+    """Compaction, the current failures, stats.json for the whole dataset, chat-format JSONL exports
+    per split and the HTML report; the statistics and where the report is."""
     dataset = run.dataset
+    dataset.compact()  # the run's waves into a few files per partition
     dataset.write_current_failures()
     stats = compute_statistics(dataset, run.config.pricing, run.config.spec.distractor)
     dataset.write_json("stats.json", stats)

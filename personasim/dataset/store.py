@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from personasim.dataset import compact as compaction
 from personasim.dataset.object_store import ObjectInteractionStorage
 from personasim.dataset.schema import FAILURES, TABLES
 from personasim.errors import StorageError
@@ -135,12 +136,13 @@ class Dataset:
                                ) from None
 
     def prepare(self) -> list[str]:
-        """Create the root; delete part files that no commit marker names (a crashed wave) and the
-        temporary files a killed write left anywhere in the dataset."""
+        """Create the root; finish or drop a killed compaction; delete part files that no commit
+        marker names (a crashed wave) and the temporary files a killed write left anywhere."""
         try:
             self.fs.create_dir(self.base, recursive=True)
         except OSError as exc:
             raise StorageError(f"cannot create dataset root {self.root}: {exc}") from None
+        compaction.recover(self)  # first: a compaction's journal names files no marker names yet
         committed = {f.base_name.removesuffix(".json") for f in self._list(self.path(COMMITS))}
         removed = []
         for table in TABLES:
@@ -194,6 +196,10 @@ class Dataset:
                 return json.loads(handle.read())
         except FileNotFoundError:
             return None
+
+    def compact(self) -> compaction.CompactionResult:
+        """Merge each partition's small wave files into a few files (see `compact`)."""
+        return compaction.compact(self)
 
     # -- reading ------------------------------------------------------------------------------
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
