@@ -242,7 +242,7 @@ def generate_interactions(
         max_concurrency: LLM calls in flight at once, per endpoint.
         limit: Only the first N pairs of the input.
         pairs_per_task: Pairs per Prefect task run; empty: chosen from the pairs and the
-            concurrency (at most 200 task runs).
+            concurrency (at most 50 pair task runs).
         wave_size: Pairs per committed Parquet wave; empty: twice the concurrency.
         task_runner: 'thread' (the flow's process), 'dask' or 'ray' (worker processes, local or on
             a cluster).

@@ -33,7 +33,7 @@ Workers = Annotated[int | None, Field(ge=1, le=1024)]
 MaxCost = Annotated[float | None, Field(gt=0)]
 MaxFailureRatio = Annotated[float | None, Field(ge=0, le=1)]
 
-MAX_TASK_RUNS = 200  # pair tasks per run when pairs_per_task is chosen for you
+MAX_TASK_RUNS = 50  # pair tasks per run when pairs_per_task is chosen for you (SQLite: benchmarks/server_load.py)
 
 
 class RunParameters(BaseModel):

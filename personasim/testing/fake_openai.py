@@ -63,6 +63,8 @@ class ServerStats:
     faults: collections.Counter = field(default_factory=collections.Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    first_at: float | None = None  # wall-clock time of the first and the last request (benchmarks)
+    last_at: float | None = None
 
 
 def approx_tokens(text: str) -> int:
@@ -229,6 +231,8 @@ class FakeOpenAIServer:
 
     def _record(self, operation: str, body: dict[str, Any], auth: str | None, answered: str) -> None:
         with self._lock:
+            self.stats.first_at = self.stats.first_at or time.time()
+            self.stats.last_at = time.time()
             self.stats.requests += 1
             if answered == "ok":
                 self.stats.ok += 1
@@ -265,7 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
             stats = self.owner.stats
             self._send_json(200, {"requests": stats.requests, "ok": stats.ok, "rate_limited": stats.rate_limited,
                                   "faults": dict(stats.faults), "prompt_tokens": stats.prompt_tokens,
-                                  "completion_tokens": stats.completion_tokens})
+                                  "completion_tokens": stats.completion_tokens, "first_at": stats.first_at,
+                                  "last_at": stats.last_at})
         elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
         else:

@@ -1,0 +1,163 @@
+"""personasim side by side with hand-written peers doing exactly the same calls.
+
+Run by hand from the repository root (with the project installed):
+
+    python benchmarks/peers.py                                  # 500 pairs, 64 in flight, 1.0 s and 0.1 s
+    python benchmarks/peers.py --pairs 100 --latencies 0.1 --repeat 3
+
+personasim runs first (`personasim run`, the whole command, against the latency server); its
+dataset gives the call plan: for every pair, the calls it made in order (rewrite, assistant,
+user simulator, distractor). Each peer replays that plan against a fresh latency server:
+- `asyncio`: a bare `AsyncOpenAI` client and a semaphore of C calls, one JSONL line per pair;
+- `threads`: the original's design: a `ThreadPoolExecutor` of 20 workers, the synchronous
+  client, one JSON file per interaction.
+Runs are interleaved, `--repeat` of each; the table has the min and median wall, efficiency
+(calls x L / C over the wall, start-up included), calls/s, CPU ms per call, peak RSS, the time
+from start to the first call and from the last call to exit, and personasim's wall over each peer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import run_measured, server_stats, start_server, write_inputs  # noqa: E402 - the same harness
+
+THREAD_WORKERS = 20
+
+
+def call_plan(dataset: Path) -> list[list[str]]:
+    """Each pair's calls, in order, as the modules that made them."""
+    from personasim.dataset import Dataset
+
+    rows = Dataset(dataset).table("token_usage", ["interaction_id", "module", "created_at"]).to_pylist()
+    pairs: dict[str, list[tuple]] = {}
+    for row in rows:
+        pairs.setdefault(row["interaction_id"], []).append((row["created_at"], row["module"]))
+    return [[module for _, module in sorted(calls)] for _, calls in sorted(pairs.items())]
+
+
+def _messages(module: str, pair: int, step: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"{module} for pair {pair}, call {step}: how should I plan my project?"}]
+
+
+def peer_asyncio(plan_path: str, base_url: str, concurrency: int, out: str) -> None:
+    from openai import AsyncOpenAI
+
+    plan = json.loads(Path(plan_path).read_text())
+
+    async def main() -> None:
+        client = AsyncOpenAI(base_url=base_url, api_key="bench-key", max_retries=3)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def pair(index: int, modules: list[str]) -> dict:
+            replies = []
+            for step, module in enumerate(modules):
+                async with gate:
+                    reply = await client.chat.completions.create(model="bench-model",
+                                                                 messages=_messages(module, index, step))
+                replies.append(reply.choices[0].message.content)
+            return {"pair": index, "replies": replies}
+
+        results = await asyncio.gather(*(pair(i, modules) for i, modules in enumerate(plan)))
+        with open(out, "w") as handle:
+            for result in results:
+                handle.write(json.dumps(result) + "\n")
+        await client.close()
+
+    asyncio.run(main())
+
+
+def peer_threads(plan_path: str, base_url: str, out: str) -> None:
+    from openai import OpenAI
+
+    plan = json.loads(Path(plan_path).read_text())
+    client = OpenAI(base_url=base_url, api_key="bench-key", max_retries=3)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def pair(index: int, modules: list[str]) -> None:
+        replies = [client.chat.completions.create(model="bench-model", messages=_messages(module, index, step)
+                                                  ).choices[0].message.content for step, module in enumerate(modules)]
+        (folder / f"interaction_{index:06d}.json").write_text(json.dumps({"pair": index, "replies": replies}))
+
+    with ThreadPoolExecutor(max_workers=THREAD_WORKERS) as pool:
+        list(pool.map(pair, range(len(plan)), plan))
+
+
+def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path: Path | None) -> dict:
+    server, base_url = start_server(latency, 0.0, None)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            if system == "personasim":
+                pairs_path, config_path = write_inputs(work, pairs, base_url, concurrency, None)
+                cmd = [sys.executable, "-m", "personasim", "run", "--input", str(pairs_path), "--output",
+                       str(work / "ds"), "--config", str(config_path), "--max-concurrency", str(concurrency)]
+            elif system == "asyncio":
+                cmd = [sys.executable, __file__, "--peer", "asyncio", str(plan_path), base_url, str(concurrency),
+                       str(work / "out.jsonl")]
+            else:
+                cmd = [sys.executable, __file__, "--peer", "threads", str(plan_path), base_url, str(work / "out")]
+            started = time.time()
+            wall, cpu, rss, _, _ = run_measured(cmd)
+            ended = time.time()
+            if system == "personasim" and plan_path is not None and not plan_path.exists():
+                plan_path.write_text(json.dumps(call_plan(work / "ds")))
+        stats = server_stats(base_url)
+    finally:
+        server.terminate()
+        server.wait()
+    calls = stats["ok"]
+    return {"system": system, "calls": calls, "wall_s": wall, "efficiency": calls * latency / concurrency / wall,
+            "calls_per_s": calls / wall, "cpu_ms_per_call": cpu / calls * 1000, "peak_rss_mb": rss,
+            "first_call_s": stats["first_at"] - started, "after_last_s": ended - stats["last_at"]}
+
+
+def table(latency: float, rows: dict[str, list[dict]]) -> None:
+    print(f"\nL = {latency} s, {rows['personasim'][0]['calls']} calls per run, {len(rows['personasim'])} runs each")
+    print("| system | wall min / median | efficiency | calls/s | CPU ms/call | peak RSS MB | first call after | "
+          "exit after last call | personasim's wall / this |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    ours = statistics.median(r["wall_s"] for r in rows["personasim"])
+    for system, runs in rows.items():
+        walls = sorted(r["wall_s"] for r in runs)
+        med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "system"}
+        print(f"| {system} | {walls[0]:.1f} / {statistics.median(walls):.1f} s | {med['efficiency']:.2f} | "
+              f"{med['calls_per_s']:.0f} | {med['cpu_ms_per_call']:.2f} | {max(r['peak_rss_mb'] for r in runs)} | "
+              f"{med['first_call_s']:.1f} s | {med['after_last_s']:.1f} s | {ours / med['wall_s']:.2f} |")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--peer":
+        if sys.argv[2] == "asyncio":
+            peer_asyncio(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+        else:
+            peer_threads(sys.argv[3], sys.argv[4], sys.argv[5])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latencies", type=float, nargs="+", default=[1.0, 0.1])
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for latency in args.latencies:
+            plan = Path(tmp) / f"plan-{latency}.json"
+            rows: dict[str, list[dict]] = {"personasim": [], "asyncio": [], "threads": []}
+            for _ in range(args.repeat):
+                for system in rows:  # interleaved: a slow spell of the machine hits every system alike
+                    rows[system].append(measure(system, args.pairs, latency, args.concurrency, plan))
+            table(latency, rows)
+
+
+if __name__ == "__main__":
+    main()
