@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,6 +94,56 @@ def peer_threads(plan_path: str, base_url: str, out: str) -> None:
         list(pool.map(pair, range(len(plan)), plan))
 
 
+def peer_curator(plan_path: str, base_url: str, concurrency: int, out: str) -> None:
+    """Curator's way to the same calls: one dataset per turn, every pair that has a call at that
+    step, each step waiting for the previous one (its replies feed the next prompts)."""
+    from bespokelabs import curator
+
+    class Call(curator.LLM):
+        def prompt(self, row: dict) -> str:
+            return row["prompt"]
+
+        def parse(self, row: dict, response: str) -> dict:
+            return {"pair": row["pair"], "reply": response}
+
+    llm = Call(model_name="gpt-4o-mini", backend="openai", backend_params={
+        "base_url": base_url, "api_key": "bench-key", "max_concurrent_requests": concurrency,
+        "max_requests_per_minute": 10_000_000, "max_tokens_per_minute": 10_000_000_000, "max_retries": 3,
+        "require_all_responses": True})
+    plan = json.loads(Path(plan_path).read_text())
+    replies: dict[int, list[str]] = {i: [] for i in range(len(plan))}
+    for step in range(max(len(modules) for modules in plan)):
+        rows = [{"pair": i, "prompt": _messages(modules[step], i, step)[0]["content"]}
+                for i, modules in enumerate(plan) if len(modules) > step]
+        for row in llm(rows).dataset:
+            replies[row["pair"]].append(row["reply"])
+    with open(out, "w") as handle:
+        for index, texts in replies.items():
+            handle.write(json.dumps({"pair": index, "replies": texts}) + "\n")
+
+
+PEERS = {"curator": "bespokelabs-curator==0.1.31"}  # pinned: the versions of the published comparison
+VENVS = Path(__file__).resolve().parent / ".venvs"
+
+
+def peer_python(name: str) -> Path:
+    """The peer's own virtual environment (its dependencies clash with ours), made on first use."""
+    python = VENVS / name / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", PEERS[name], "pyyaml"], check=True)
+    return python
+
+
+def peer_env(system: str, work: Path) -> dict[str, str]:
+    """Offline: tiktoken's encodings from the copy litellm ships; a fresh cache so nothing is replayed."""
+    if system != "curator":
+        return {}
+    tokenizers = next((VENVS / system).glob("lib/python*/site-packages/litellm/litellm_core_utils/tokenizers"))
+    return {"TIKTOKEN_CACHE_DIR": str(tokenizers), "CURATOR_CACHE_DIR": str(work / "curator-cache"),
+            "CURATOR_DISABLE_RICH_DISPLAY": "1", "TELEMETRY_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
+
+
 def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path: Path | None) -> dict:
     server, base_url = start_server(latency, 0.0, None)
     try:
@@ -105,10 +156,13 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
             elif system == "asyncio":
                 cmd = [sys.executable, __file__, "--peer", "asyncio", str(plan_path), base_url, str(concurrency),
                        str(work / "out.jsonl")]
+            elif system == "curator":
+                cmd = [str(peer_python("curator")), __file__, "--peer", "curator", str(plan_path), base_url,
+                       str(concurrency), str(work / "out.jsonl")]
             else:
                 cmd = [sys.executable, __file__, "--peer", "threads", str(plan_path), base_url, str(work / "out")]
             started = time.time()
-            wall, cpu, rss, _, _ = run_measured(cmd)
+            wall, cpu, rss, _, _ = run_measured(cmd, env=peer_env(system, work))
             ended = time.time()
             if system == "personasim" and plan_path is not None and not plan_path.exists():
                 plan_path.write_text(json.dumps(call_plan(work / "ds")))
@@ -140,6 +194,8 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--peer":
         if sys.argv[2] == "asyncio":
             peer_asyncio(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+        elif sys.argv[2] == "curator":
+            peer_curator(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
         else:
             peer_threads(sys.argv[3], sys.argv[4], sys.argv[5])
         return
@@ -148,11 +204,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latencies", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--curator", action="store_true",
+                        help="also Curator, installed on first use into benchmarks/.venvs/curator")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for latency in args.latencies:
             plan = Path(tmp) / f"plan-{latency}.json"
-            rows: dict[str, list[dict]] = {"personasim": [], "asyncio": [], "threads": []}
+            rows: dict[str, list[dict]] = {"personasim": [], "asyncio": [], "threads": [],
+                                           **({"curator": []} if args.curator else {})}
             for _ in range(args.repeat):
                 for system in rows:  # interleaved: a slow spell of the machine hits every system alike
                     rows[system].append(measure(system, args.pairs, latency, args.concurrency, plan))

@@ -79,11 +79,11 @@ def _peak_rss_kb(pid: int) -> int:
         return 0
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float, int, str, int]:
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str, int]:
     """(wall seconds, CPU seconds, peak RSS MB of the process tree, stdout, the process's own peak MB)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, KEY_ENV: "bench-key"})
+                            env={**os.environ, KEY_ENV: "bench-key", **(env or {})})
     own_peak = [0]
     reaped = threading.Event()
 
