@@ -19,6 +19,7 @@ from personasim.interrupt import INTERRUPTED
 
 if TYPE_CHECKING:
     from personasim.config import PersonasimConfig
+    from personasim.dataset import Dataset
     from personasim.records import Pair
 
 console = Console(soft_wrap=True)  # a message is one line, whatever the terminal's width
@@ -178,21 +179,11 @@ def _validate(args: argparse.Namespace) -> tuple[PersonasimConfig, list[Pair]]:
 
 
 def _print_stats(root: str, stats: dict[str, Any]) -> None:
+    from personasim.dataset.stats import count_rows
+
     table = Table(title=f"dataset {root}", show_header=False)
-    spent = stats["spent"]
-    rows = [
-        ("interactions", stats["interactions"]), ("failed pairs", stats["failed_pairs"]),
-        ("personas", stats["personas"]), ("average turns", stats["avg_turns"]),
-        ("noise rate", stats["noise_rate"]), ("layers", stats["layer_distribution"]),
-        ("LLM calls", stats["tokens"]["calls"]),
-        ("tokens in / out", f"{stats['tokens']['input_tokens']:,} / {stats['tokens']['output_tokens']:,}"),
-        ("estimated cost (USD)", stats["cost"]["total_usd"]),
-        ("spent, failed and interrupted pairs included",
-         f"{spent['calls']:,} calls, {spent['input_tokens']:,} / {spent['output_tokens']:,} tokens, "
-         f"USD {spent['cost']['total_usd']}"),
-    ]
-    for name, value in rows:
-        table.add_row(name, str(value))
+    for name, value in count_rows(stats):
+        table.add_row(name, value)
     console.print(table)
     console.print(quality_table(stats["quality"]))
 
@@ -306,7 +297,7 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset(root: str) -> Any:
+def _dataset(root: str) -> Dataset:
     """A dataset a run has finished (its stats.json exists), or the one-line error saying why not."""
     from personasim.dataset import Dataset
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from personasim.dataset.schema import TABLES
+
+if TYPE_CHECKING:
+    from personasim.dataset.store import Dataset
 
 JOURNALS = "_compaction"
 TARGET_BYTES = 128 * 1024 * 1024  # files at least this big are left as they are; merged files stop here
@@ -44,20 +47,21 @@ class CompactionResult:
                 if self.partitions else "nothing to compact: every partition holds at most one small file")
 
 
-def _partitions(store: Any) -> dict[str, list[pafs.FileInfo]]:
-    """Leaf partition directory -> its small part files, for every table."""
-    found: dict[str, list[pafs.FileInfo]] = {}
+def _partitions(store: Dataset) -> dict[tuple[str, str], list[pafs.FileInfo]]:
+    """(table, leaf partition directory) -> its small part files, where there is more than one."""
+    found: dict[tuple[str, str], list[pafs.FileInfo]] = {}
     for table in TABLES:
         for info in store.list_files(table):
             if info.base_name.startswith("part-") and info.base_name.endswith(".parquet") and (
                     info.size < TARGET_BYTES):
-                found.setdefault(info.path.rsplit("/", 1)[0], []).append(info)
-    return {directory: sorted(files, key=lambda f: f.path) for directory, files in found.items() if len(files) > 1}
+                found.setdefault((table, info.path.rsplit("/", 1)[0]), []).append(info)
+    return {key: sorted(files, key=lambda f: f.path) for key, files in found.items() if len(files) > 1}
 
 
-def _merge(store: Any, files: list[pafs.FileInfo], directory: str, compaction: str) -> list[dict[str, str]]:
+def _merge(store: Dataset, files: list[pafs.FileInfo], table: str, directory: str, compaction: str
+           ) -> list[dict[str, str]]:
     """Stream `files` into pending files of up to TARGET_BYTES of input each; their moves."""
-    schema = TABLES[directory[len(store.base.rstrip("/")) + 1:].split("/", 1)[0]]
+    schema = TABLES[table]
     moves: list[dict[str, str]] = []
     writer = None
     written = 0
@@ -68,7 +72,9 @@ def _merge(store: Any, files: list[pafs.FileInfo], directory: str, compaction: s
             final = f"{directory}/part-{compaction}-{len(moves):03d}.parquet"
             pending = f"{directory}/.part-{compaction}-{len(moves):03d}.parquet{PENDING}"
             moves.append({"pending": pending, "final": final})
-            writer = pq.ParquetWriter(store.fs.open_output_stream(pending), schema, compression="zstd")
+            # given a path and the filesystem, the writer owns the file and its close() finishes the
+            # upload (a stream handed to it would stay open: an unfinished object on S3)
+            writer = pq.ParquetWriter(pending, schema, filesystem=store.fs, compression="zstd")
             written = 0
         for batch in ds.dataset(info.path, format="parquet", filesystem=store.fs, schema=schema).to_batches():
             writer.write_batch(batch)
@@ -78,7 +84,7 @@ def _merge(store: Any, files: list[pafs.FileInfo], directory: str, compaction: s
     return moves
 
 
-def compact(store: Any) -> CompactionResult:
+def compact(store: Dataset) -> CompactionResult:
     """Merge every partition's small files (the caller holds the dataset's lock)."""
     partitions = _partitions(store)
     if not partitions:
@@ -86,8 +92,8 @@ def compact(store: Any) -> CompactionResult:
     compaction = f"compact-{uuid.uuid4().hex[:12]}"
     moves: list[dict[str, str]] = []
     replaced: list[str] = []
-    for directory, files in partitions.items():
-        moves += _merge(store, files, directory, compaction)
+    for (table, directory), files in partitions.items():
+        moves += _merge(store, files, table, directory, compaction)
         replaced += [f.path for f in files]
     journal = {"id": compaction, "moves": moves, "replaced": replaced}
     store.write_json(f"{JOURNALS}/{compaction}.json", journal)  # the commit point
@@ -99,7 +105,7 @@ def _move(fs: pafs.FileSystem, source: str, destination: str) -> None:
     fs.move(source, destination)  # a rename on a local disk, copy and delete on object storage
 
 
-def finish(store: Any, journal: dict[str, Any]) -> None:
+def finish(store: Dataset, journal: dict[str, Any]) -> None:
     """Step 3 for one journal; safe to repeat after a kill at any point of it."""
     fs = store.fs
     for move in journal["moves"]:
@@ -124,14 +130,10 @@ def finish(store: Any, journal: dict[str, Any]) -> None:
     fs.delete_file(store.path(JOURNALS, f"{journal['id']}.json"))
 
 
-def recover(store: Any) -> None:
-    """At the start of a run: finish a compaction a kill interrupted, drop pending files of one
-    that never reached its journal."""
+def recover(store: Dataset) -> None:
+    """At the start of a run: finish a compaction a kill interrupted (its journal exists). Pending
+    files of one killed before its journal are deleted with the other leftovers by `prepare()`."""
     for info in store.list_files(JOURNALS):
         if info.base_name.endswith(".json"):
             with store.fs.open_input_stream(info.path) as handle:
                 finish(store, json.loads(handle.read()))
-    for table in TABLES:
-        for info in store.list_files(table):
-            if info.base_name.endswith(PENDING):
-                store.fs.delete_file(info.path)

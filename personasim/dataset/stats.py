@@ -105,3 +105,22 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
                                                  "median": statistics.median(personas.values()) if personas else 0,
                                                  "max": max(personas.values(), default=0)}},
     }
+
+
+def count_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The headline counts of stats.json as (figure, value) rows: `personasim stats`, the report
+    and the Prefect artifact show the same ones."""
+    tokens, cost, spent = stats["tokens"], stats["cost"], stats["spent"]
+    unpriced = f" (no price for {', '.join(cost['unpriced_models'])})" if cost["unpriced_models"] else ""
+    rows: list[tuple[str, Any]] = [
+        ("interactions", stats["interactions"]), ("failed pairs", stats["failed_pairs"]),
+        ("personas", stats["personas"]), ("messages", stats["messages"]), ("average turns", stats["avg_turns"]),
+        ("noise rate (user turns)", stats["noise_rate"]), ("noise layers", stats["layer_distribution"]),
+        ("LLM calls", f"{tokens['calls']:,}"),
+        ("tokens in / out", f"{tokens['input_tokens']:,} / {tokens['output_tokens']:,}"),
+        ("cost (USD)", f"{cost['total_usd']}{unpriced}"),
+        ("spent, failed and interrupted pairs included",
+         f"{spent['calls']:,} calls, {spent['input_tokens']:,} / {spent['output_tokens']:,} tokens, "
+         f"USD {spent['cost']['total_usd']}"),
+    ]
+    return [(name, str(value)) for name, value in rows]

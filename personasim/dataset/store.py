@@ -136,8 +136,9 @@ class Dataset:
                                ) from None
 
     def prepare(self) -> list[str]:
-        """Create the root; finish or drop a killed compaction; delete part files that no commit
-        marker names (a crashed wave) and the temporary files a killed write left anywhere."""
+        """Create the root; finish a killed compaction; delete part files that no commit marker
+        names (a crashed wave), a compaction's pending files, and the temporary files a killed
+        write left anywhere."""
         try:
             self.fs.create_dir(self.base, recursive=True)
         except OSError as exc:
@@ -148,7 +149,7 @@ class Dataset:
         for table in TABLES:
             for info in self._list(self.path(table)):
                 match = _PART.match(info.base_name)
-                if match and match["wave"] not in committed:
+                if (match and match["wave"] not in committed) or info.base_name.endswith(compaction.PENDING):
                     self.fs.delete_file(info.path)
                     removed.append(info.path)
         if self.local:  # object storage has no temporary files: every write is one PUT

@@ -44,14 +44,11 @@ HF_ROW = pa.schema([
 ])
 
 
-def _rows(dataset: Dataset, variant: str) -> dict[str, list[dict[str, Any]]]:
-    training = dataset.table("training")
-    training = training.filter(pc.equal(training.column("variant"), pa.scalar(variant))).to_pylist()
-    ix = dataset.table("interactions", ["interaction_id", "messages", "termination_reason", "assistant_model",
-                                        "noise_layers"])
-    by_id = {r["interaction_id"]: r for r in ix.to_pylist()}
+def _rows(training: pa.Table, by_id: dict[str, dict[str, Any]], variant: str) -> dict[str, list[dict[str, Any]]]:
+    """One variant's training samples as HF rows, by split; `by_id`: the interactions they came from."""
+    training_rows = training.filter(pc.equal(training.column("variant"), pa.scalar(variant))).to_pylist()
     splits: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-    for row in sorted(training, key=lambda r: r["sample_id"]):
+    for row in sorted(training_rows, key=lambda r: r["sample_id"]):
         interaction = by_id[row["interaction_id"]]
         splits[row["split"]].append({
             "sample_id": row["sample_id"], "interaction_id": row["interaction_id"], "persona_id": row["persona_id"],
@@ -81,12 +78,16 @@ def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
         raise PersonasimError(f"{dataset.root}: no stats.json (not a personasim dataset, or no run finished)")
     held = [v for v in variants(dataset) if stats["variants"].get(v["fingerprint"], {}).get("interactions")]
     names = _config_names(held)
+    training = dataset.table("training")  # read once for every variant
+    by_id = {r["interaction_id"]: r for r in dataset.table("interactions", [
+        "interaction_id", "messages", "termination_reason", "assistant_model", "noise_layers",
+        "assistant_provider"]).to_pylist()}
     out = Path(to)
     written: list[Path] = []
     configs = []
     for variant in held:
         name = names[variant["fingerprint"]]
-        splits = _rows(dataset, variant["fingerprint"])
+        splits = _rows(training, by_id, variant["fingerprint"])
         files = {}
         for split, rows in splits.items():
             if not rows:  # `datasets` cannot read an empty split; the card says which are missing
@@ -101,8 +102,7 @@ def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
             written.append(path)
             files[split] = (relative, len(rows), table.nbytes)
         configs.append({"name": name, "variant": variant, "files": files})
-    providers = set(dataset.table("interactions", ["assistant_provider"]).column(0).to_pylist())
-    card = dataset_card(stats, configs, HF_ROW, providers)
+    card = dataset_card(stats, configs, HF_ROW, {r["assistant_provider"] for r in by_id.values()})
     atomic_write_bytes(out / "README.md", card.encode("utf-8"))
     return [*written, out / "README.md"]
 

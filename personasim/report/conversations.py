@@ -59,11 +59,10 @@ def _message(m: dict[str, Any]) -> dict[str, Any]:
 
 def sample_conversations(dataset: Dataset, limit: int) -> tuple[list[dict[str, Any]], int]:
     """At most `limit` conversations shaped for the browser, and how many the dataset holds."""
-    ids = dataset.table("interactions", ["interaction_id"]).column(0)
-    total = len(ids)
-    chosen = pa.array(sorted(ids.to_pylist())[:limit], pa.string())
-    rows = dataset.table("interactions", _COLUMNS)
-    rows = rows.filter(pc.is_in(rows.column("interaction_id"), chosen)).to_pylist()
+    table = dataset.table("interactions", _COLUMNS)
+    total = table.num_rows
+    chosen = pa.array(sorted(table.column("interaction_id").to_pylist())[:limit], pa.string())
+    rows = table.filter(pc.is_in(table.column("interaction_id"), chosen)).to_pylist()
     messages = dataset.table("messages", _MESSAGE_COLUMNS)
     by_interaction: dict[str, list[dict[str, Any]]] = {}
     for m in messages.filter(pc.is_in(messages.column("interaction_id"), chosen)).sort_by("position").to_pylist():

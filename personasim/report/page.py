@@ -14,6 +14,7 @@ from typing import Any
 
 from personasim.dataset.identity import variants
 from personasim.dataset.quality import as_markdown, summary_rows
+from personasim.dataset.stats import count_rows
 from personasim.dataset.store import Dataset
 from personasim.errors import PersonasimError
 from personasim.fsio import atomic_write_bytes
@@ -39,17 +40,7 @@ def _usd(value: float | None) -> str:
 
 
 def _summary(stats: dict[str, Any], held: list[dict[str, Any]]) -> str:
-    tokens, cost, spent = stats["tokens"], stats["cost"], stats["spent"]
-    counts = [
-        ["interactions", stats["interactions"]], ["failed pairs", stats["failed_pairs"]],
-        ["personas", stats["personas"]], ["messages", stats["messages"]], ["average turns", stats["avg_turns"]],
-        ["noise rate (user turns)", stats["noise_rate"]], ["LLM calls", f"{tokens['calls']:,}"],
-        ["tokens in / out", f"{tokens['input_tokens']:,} / {tokens['output_tokens']:,}"],
-        ["cost (USD)", _usd(cost["total_usd"]) + (f" (no price for {', '.join(cost['unpriced_models'])})"
-                                                  if cost["unpriced_models"] else "")],
-        ["spent, failed and interrupted pairs included",
-         f"{spent['calls']:,} calls, USD {_usd(spent['cost']['total_usd'])}"],
-    ]
+    tokens, cost = stats["tokens"], stats["cost"]
     by_stage_cost = cost.get("by_module", {})
     stages = [[module, f"{t['calls']:,}", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
                _usd(by_stage_cost.get(module))] for module, t in sorted(tokens["by_module"].items())]
@@ -59,7 +50,7 @@ def _summary(stats: dict[str, Any], held: list[dict[str, Any]]) -> str:
     variant_rows = [[v["fingerprint"], v["seed"], stats["variants"].get(v["fingerprint"], {}).get("interactions", 0)]
                     for v in held]
     return "".join([
-        _table("counts", ["figure", "value"], counts),
+        _table("counts", ["figure", "value"], [list(row) for row in count_rows(stats)]),
         _table("tokens and cost by stage", ["stage", "calls", "input tokens", "output tokens", "cost (USD)"], stages),
         _table("tokens and cost by model", ["model", "calls", "input tokens", "output tokens", "cost (USD)"], models),
         _table("assistant models", ["model", "interactions"], assistants),
@@ -129,12 +120,7 @@ def report_link(path: str) -> str:
 
 def report_markdown(stats: dict[str, Any], report: str) -> str:
     """The report's summary as markdown, linking the HTML file (the Prefect UI's artifact)."""
-    tokens, cost = stats["tokens"], stats["cost"]
-    counts = [("interactions", stats["interactions"]), ("failed pairs", stats["failed_pairs"]),
-              ("personas", stats["personas"]), ("average turns", stats["avg_turns"]),
-              ("noise rate", stats["noise_rate"]), ("LLM calls", tokens["calls"]),
-              ("tokens in / out", f"{tokens['input_tokens']:,} / {tokens['output_tokens']:,}"),
-              ("cost (USD)", cost["total_usd"])]
     return "\n".join([f"**Report:** [{report}]({report_link(report)}) (one HTML file: plots and a conversation "
                       "browser)", "", "| dataset | value |", "| --- | --- |",
-                      *(f"| {name} | {value} |" for name, value in counts), "", as_markdown(stats["quality"])])
+                      *(f"| {name} | {value} |" for name, value in count_rows(stats)), "",
+                      as_markdown(stats["quality"])])
