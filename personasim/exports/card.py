@@ -4,7 +4,7 @@ read (configs, splits, features), then how the data was made, what it cost and h
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import yaml
@@ -15,6 +15,15 @@ from personasim.training import SPLITS
 
 _DTYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.bool_(): "bool",
            pa.float64(): "float64"}
+
+
+class SplitFile(NamedTuple):
+    """One split's Parquet file in the export."""
+
+    path: str  # relative to the export folder
+    examples: int
+    num_bytes: int  # in memory (Arrow), as `datasets` counts a split
+    download_bytes: int  # on disk
 
 
 def _feature(name: str, kind: pa.DataType) -> dict[str, Any]:
@@ -41,11 +50,15 @@ def _front_matter(stats: dict[str, Any], configs: list[dict[str, Any]], schema: 
         language=["en"], task_categories=["text-generation"], size_categories=[_size_category(stats["interactions"])],
         tags=["synthetic", "personalization", "multi-turn", "user-simulation", "personasim"],
         configs=[{"config_name": c["name"], **({"default": True} if i == 0 and len(configs) > 1 else {}),
-                  "data_files": [{"split": split, "path": path} for split, (path, _, _) in c["files"].items()]}
+                  "data_files": [{"split": split, "path": f.path} for split, f in c["files"].items()]}
                  for i, c in enumerate(configs)],
+        # the sizes as datasets' push_to_hub writes them; they are also what `datasets` keys its cache of
+        # a local folder on (with the features), so a re-export of other rows is not served stale
         dataset_info=[{"config_name": c["name"], "features": features,
-                       "splits": [{"name": split, "num_bytes": size, "num_examples": n}
-                                  for split, (_, n, size) in c["files"].items()]}
+                       "splits": [{"name": split, "num_bytes": f.num_bytes, "num_examples": f.examples}
+                                  for split, f in c["files"].items()],
+                       "download_size": sum(f.download_bytes for f in c["files"].values()),
+                       "dataset_size": sum(f.num_bytes for f in c["files"].values())}
                       for c in configs],
     )
 
@@ -53,7 +66,7 @@ def _front_matter(stats: dict[str, Any], configs: list[dict[str, Any]], schema: 
 def _variant_section(config: dict[str, Any]) -> str:
     variant = config["variant"]
     spec = variant.get("spec")
-    sizes = ", ".join(f"{split} {n:,}" for split, (_, n, _) in config["files"].items())
+    sizes = ", ".join(f"{split} {f.examples:,}" for split, f in config["files"].items())
     missing = [split for split in SPLITS if split not in config["files"]]
     lines = [f"### Config `{config['name']}`", "",
              f"Config fingerprint `{variant['fingerprint']}`, seed {variant['seed']}; examples: {sizes}"

@@ -21,7 +21,7 @@ from personasim.dataset.identity import variants
 from personasim.dataset.schema import CHAT_MESSAGE, NOISY_VERSION, STRINGS
 from personasim.dataset.store import Dataset
 from personasim.errors import ConfigError, PersonasimError
-from personasim.exports.card import dataset_card
+from personasim.exports.card import SplitFile, dataset_card
 from personasim.fsio import atomic_write_bytes
 from personasim.training import SPLITS
 
@@ -88,7 +88,7 @@ def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
     for variant in held:
         name = names[variant["fingerprint"]]
         splits = _rows(training, by_id, variant["fingerprint"])
-        files = {}
+        files: dict[str, SplitFile] = {}
         for split, rows in splits.items():
             if not rows:  # `datasets` cannot read an empty split; the card says which are missing
                 continue
@@ -98,9 +98,10 @@ def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
             table = pa.Table.from_pylist(rows, schema=HF_ROW)
             sink = pa.BufferOutputStream()
             pq.write_table(table, sink, compression="zstd")
-            atomic_write_bytes(path, sink.getvalue().to_pybytes())
+            payload = sink.getvalue().to_pybytes()
+            atomic_write_bytes(path, payload)
             written.append(path)
-            files[split] = (relative, len(rows), table.nbytes)
+            files[split] = SplitFile(relative, len(rows), table.nbytes, len(payload))
         configs.append({"name": name, "variant": variant, "files": files})
     card = dataset_card(stats, configs, HF_ROW, {r["assistant_provider"] for r in by_id.values()})
     atomic_write_bytes(out / "README.md", card.encode("utf-8"))

@@ -54,7 +54,7 @@ def test_a_remote_run_exports_splits_datasets_loads_with_a_card(tmp_path, remote
     out = tmp_path / "hf"
     assert main(["export", str(root), "--format", "hf", "--to", str(out)]) == 0
 
-    loaded = datasets.load_dataset(str(out))
+    loaded = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))  # not the user's cache
     training = Dataset(root).table("training", ["interaction_id", "split"]).to_pylist()
     assert set(loaded) == {r["split"] for r in training}  # a split no persona fell in is left out
     for split in loaded:
@@ -74,8 +74,11 @@ def test_a_remote_run_exports_splits_datasets_loads_with_a_card(tmp_path, remote
 
     front = card_front_matter(out)
     assert [c["config_name"] for c in front["configs"]] == ["default"]
-    assert {s["name"]: s["num_examples"] for s in front["dataset_info"][0]["splits"]} == {
-        s: len(loaded[s]) for s in loaded}
+    info = front["dataset_info"][0]
+    assert {s["name"]: s["num_examples"] for s in info["splits"]} == {s: len(loaded[s]) for s in loaded}
+    # the sizes `datasets` keys its cache of a folder on: a re-export of other rows is not served stale
+    assert info["download_size"] == sum(p.stat().st_size for p in (out / "data").rglob("*.parquet"))
+    assert info["dataset_size"] == sum(s["num_bytes"] for s in info["splits"])
     card = (out / "README.md").read_text()
     if len(loaded) < 3:
         assert "(no persona fell in" in card
@@ -95,7 +98,7 @@ def test_each_variant_is_a_config(two_variants, tmp_path):
     assert len(names) == 2 and all(n.startswith("variant-") for n in names)
     assert front["configs"][0].get("default") is True
     for name in names:
-        loaded = datasets.load_dataset(str(out), name)
+        loaded = datasets.load_dataset(str(out), name, cache_dir=str(tmp_path / "hf-cache"))
         assert sum(len(loaded[s]) for s in loaded) == 8
     assert "seed 7" in (out / "README.md").read_text()
 
