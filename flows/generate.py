@@ -21,7 +21,7 @@ from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner
 
 from personasim.config import with_worker_share
-from personasim.dataset import Dataset
+from personasim.dataset import Dataset, quality
 from personasim.errors import PersonasimError
 from personasim.flows.outcome import final_state, progress_artifact, publish_artifacts
 from personasim.flows.parameters import (
@@ -109,6 +109,7 @@ def run_pipeline(params: RunParameters, progress_id: UUID | None = None) -> dict
                 tally.add(recovered)
                 tally.recovered = len(recovered)
             size = params.batch_size(len(triage.todo))
+            quality.preload()
             with show_progress(progress, enabled=params.show_progress):
                 _generate(run, triage.todo, size, params.wave(size), run_date, progress, tally, stop, progress_id)
             stats, report = publish_statistics_task(run)

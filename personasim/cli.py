@@ -222,25 +222,35 @@ def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
 def _run(args: argparse.Namespace) -> int:
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    config, pairs = _validate(args)
-    _preflight(args, config)
-    from personasim import watchdog
+    from personasim import embedded_api, watchdog
 
     watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
+    api = embedded_api.start_unless_configured()  # boots while the inputs are read and checked
+    try:
+        config, pairs = _validate(args)
+        _preflight(args, config)
+    except BaseException:
+        if api is not None:
+            api.stop()
+        raise
     provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")
     from personasim.flows.generate import generate_interactions
     from personasim.flows.outcome import RunEnded, RunFailed
+    from personasim.tasks.prefect_compat import no_heartbeats
 
-    state = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
-                                  backend=args.backend, local_model=args.local_model,
-                                  run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
-                                  limit=args.limit, pairs_per_task=args.pairs_per_task,
-                                  wave_size=args.wave_size, task_runner=args.task_runner,
-                                  runner_address=args.runner_address, workers=args.workers,
-                                  max_cost=args.max_cost, new_variant=args.new_variant,
-                                  max_failure_ratio=args.max_failure_ratio, return_state=True)
+    if api is not None:
+        api.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
+    with no_heartbeats(api is not None):
+        state = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
+                                      backend=args.backend, local_model=args.local_model,
+                                      run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
+                                      limit=args.limit, pairs_per_task=args.pairs_per_task,
+                                      wave_size=args.wave_size, task_runner=args.task_runner,
+                                      runner_address=args.runner_address, workers=args.workers,
+                                      max_cost=args.max_cost, new_variant=args.new_variant,
+                                      max_failure_ratio=args.max_failure_ratio, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException) and not isinstance(result, RunEnded):
         raise result  # the run did not start: a one-line error below

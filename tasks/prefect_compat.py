@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
@@ -68,6 +68,21 @@ def api_for_workers(task_runner: str) -> Iterator[None]:
     server = SubprocessASGIServer()  # a singleton: the one this process already runs
     server.start()
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        yield
+
+
+@contextmanager
+def no_heartbeats(enabled: bool) -> Iterator[None]:
+    """Flow runs send no heartbeats: for a run on the command line's own embedded API.
+
+    Heartbeats let a server that outlives a run notice it crashed; the embedded API ends with the
+    run. Each flow's heartbeat thread sleeps in one-second steps and is joined when the flow ends,
+    which held the exit of every run by up to a second per flow (the run and its subflow).
+    """
+    if not enabled:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 

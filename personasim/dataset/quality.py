@@ -8,14 +8,15 @@ contract violations by role and reason before and after repair, turns and termin
 
 from __future__ import annotations
 
+import importlib
 import re
 import statistics
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
-from datasketch import MinHash, MinHashLSH
 
 from personasim.config import DistractorConfig
 from personasim.dataset.store import Dataset
@@ -42,8 +43,17 @@ def distinct(texts: Iterable[str]) -> dict[str, float]:
             "distinct_2": _rate(len(bigrams), sum(bigrams.values()))}
 
 
+def preload() -> None:
+    """Import the near-duplicate check's library (datasketch, scipy under it: half a second) in the
+    background, so a run pays for it while its calls are in flight rather than after the last one."""
+    threading.Thread(target=importlib.import_module, args=("datasketch",), name="personasim-preload",
+                     daemon=True).start()
+
+
 def near_duplicate_rate(conversations: Mapping[str, str]) -> float:
     """The share of conversations with at least one other above NEAR_DUPLICATE (MinHash LSH estimate)."""
+    from datasketch import MinHash, MinHashLSH  # half a second of imports (scipy): only when statistics are made
+
     lsh = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=_PERMUTATIONS)
     sketches = {}
     for key, text in conversations.items():
