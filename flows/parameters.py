@@ -78,9 +78,10 @@ class RunParameters(BaseModel):
         return with_request_limit(config, self.max_concurrency)
 
     def batch_size(self, pairs: int) -> int:
-        """Pairs per task run: as asked, else few enough task runs for the API and enough to keep
-        every pair slot busy."""
-        return self.pairs_per_task or max(1, math.ceil(pairs / MAX_TASK_RUNS), math.ceil(self.max_concurrency / 4))
+        """Pairs per task run: as asked, else few enough task runs for the API (each costs tens of
+        milliseconds of CPU here and in the server) and half the concurrency at least, so that two
+        or three running tasks keep every pair slot busy."""
+        return self.pairs_per_task or max(1, math.ceil(pairs / MAX_TASK_RUNS), math.ceil(self.max_concurrency / 2))
 
     def wave(self, batch_size: int) -> int:
         return self.wave_size or max(2 * self.max_concurrency, batch_size)
