@@ -179,7 +179,8 @@ class Engine:
                 reported.add(index)
                 on_outcome(outcome)
 
-        outcomes = self._round(list(enumerate(pairs)), {}, pool, report, final=rounds == 0)
+        outcomes = self._round([(i, pairs[i]) for i in self.start_order(pairs)], {}, pool, report,
+                               final=rounds == 0)
         for round_ in range(1, rounds + 1):
             again = [(i, pairs[i]) for i, o in outcomes.items() if _may_go_again(o)]
             if not again or self.stopped:
@@ -212,9 +213,16 @@ class Engine:
             raise
         return outcomes
 
+    def start_order(self, pairs: Sequence[Pair]) -> list[int]:
+        """The indices of `pairs` in the order to start them: the longest target conversations first,
+        so a run does not end waiting on one long conversation started last (input order among equals)."""
+        turns = [self.stages.target_turns(pair, self.interaction_id(pair)) for pair in pairs]
+        return sorted(range(len(pairs)), key=lambda i: -turns[i])
+
     # -- stored work ----------------------------------------------------------------------------
     def triage(self, pairs: Iterable[Pair], in_dataset: set[str]) -> Triage:
-        """Pairs whose interaction is in the dataset are skipped; stored ones are recovered, not regenerated."""
+        """Pairs whose interaction is in the dataset are skipped; stored ones are recovered, not
+        regenerated; the rest are to generate, longest conversations first."""
         stored = set(self.store.ids()) if self.store is not None else set()
         skipped, recover, todo = [], [], []
         for pair in pairs:
@@ -225,7 +233,7 @@ class Engine:
                 recover.append(interaction_id)
             else:
                 todo.append(pair)
-        return Triage(skipped, recover, todo)
+        return Triage(skipped, recover, [todo[i] for i in self.start_order(todo)])
 
     def recover(self, interaction_ids: Iterable[str]) -> list[Interaction]:
         if self.store is None:

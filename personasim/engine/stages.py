@@ -54,12 +54,17 @@ class Stages:
         else:
             initial, transferred, fallback = self.roles.style_transfer.rewrite(
                 pair.original_query, pair.persona_features, stream(self.seed, interaction_id, "transfer"), ledger)
+        return Plan(pair, interaction_id, initial, transferred, self.target_turns(pair, interaction_id, target_turns),
+                    fallback)
+
+    def target_turns(self, pair: Pair, interaction_id: str, override: int | None = None) -> int:
+        """The conversation's target length (as asked, the pair's, the config's, or drawn from the
+        seed), known before any call: the engine starts the longest conversations first."""
         gen = self.spec.generation
-        target = target_turns or pair.target_turns or gen.target_turns
+        target = override or pair.target_turns or gen.target_turns
         if target is None:
             target = stream(self.seed, interaction_id, "turns").randint(gen.min_turns, gen.max_turns)
-        return Plan(pair, interaction_id, initial, transferred, max(gen.min_turns, min(gen.max_turns, target)),
-                    fallback)
+        return max(gen.min_turns, min(gen.max_turns, target))
 
     def noise(self, interaction_id: str, turn: int, text: str, ledger: Ledger) -> NoiseResult:
         """Noise for one user turn, from the turn's own random stream."""

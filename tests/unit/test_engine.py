@@ -35,3 +35,18 @@ def test_triage_recovers_what_is_stored_and_skips_what_is_in_the_dataset(tmp_pat
     assert triage.recover == [ix.interaction_id for ix in first[1:]]
     assert [p.persona_id for p in triage.todo] == ["p3", "p4"]
     assert engine.recover(triage.recover) == first[1:]  # read back whole, usage included
+
+
+def test_the_longest_conversations_start_first_and_outcomes_keep_the_input_order():
+    engine = Engine.from_config(load_config({"seed": 3}), concurrency=1)  # one pair at a time: starts in order
+    batch = pairs(12)
+    targets = [engine.stages.target_turns(p, engine.interaction_id(p)) for p in batch]
+    assert len(set(targets)) > 1  # the seed draws several lengths, so the order below means something
+    started = [batch[i].persona_id for i in engine.start_order(batch)]
+    assert [targets[int(pid[1:])] for pid in started] == sorted(targets, reverse=True)
+    assert [p.persona_id for p in engine.triage(batch, in_dataset=set()).todo] == started
+    seen = []
+    outcomes = engine.run(batch, on_outcome=lambda o: seen.append(o.persona_id))
+    assert seen == started
+    assert [o.persona_id for o in outcomes] == [p.persona_id for p in batch]
+    assert [o.target_turns for o in outcomes] == targets
