@@ -1,7 +1,5 @@
 """`python -m personasim` is the `personasim` command."""
 
-import sys
+from personasim.cli import entry
 
-from personasim.cli import main
-
-sys.exit(main())
+entry()
