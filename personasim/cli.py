@@ -238,10 +238,12 @@ def _run(args: argparse.Namespace) -> int:
     provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
     console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")
+    from personasim.dataset import quality
     from personasim.flows.generate import generate_interactions
     from personasim.flows.outcome import RunEnded, RunFailed
     from personasim.tasks.prefect_compat import no_heartbeats
 
+    quality.preload()  # what the statistics at the end need, imported while the embedded API boots
     if api is not None:
         api.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     with no_heartbeats(api is not None):
