@@ -4,13 +4,16 @@ Run by hand from the repository root (with the project installed):
 
     python benchmarks/peers.py                                  # 500 pairs, 64 in flight, 1.0 s and 0.1 s
     python benchmarks/peers.py --pairs 100 --latencies 0.1 --repeat 3
+    python benchmarks/peers.py --peers curator data_designer   # also Curator and Data Designer (own venvs)
 
 personasim runs first (`personasim run`, the whole command, against the latency server); its
 dataset gives the call plan: for every pair, the calls it made in order (rewrite, assistant,
 user simulator, distractor). Each peer replays that plan against a fresh latency server:
 - `asyncio`: a bare `AsyncOpenAI` client and a semaphore of C calls, one JSONL line per pair;
 - `threads`: the original's design: a `ThreadPoolExecutor` of 20 workers, the synchronous
-  client, one JSON file per interaction.
+  client, one JSON file per interaction;
+- `curator` (bespokelabs-curator 0.1.31) and `data_designer` (data-designer 0.9.7), with
+  `--peers`: each turn one dataset of the pairs that have a call at that step.
 Runs are interleaved, `--repeat` of each; the table has the min and median wall, efficiency
 (calls x L / C over the wall, start-up included), calls/s, CPU ms per call, peak RSS, the time
 from start to the first call and from the last call to exit, and personasim's wall over each peer's.
@@ -122,7 +125,36 @@ def peer_curator(plan_path: str, base_url: str, concurrency: int, out: str) -> N
             handle.write(json.dumps({"pair": index, "replies": texts}) + "\n")
 
 
-PEERS = {"curator": "bespokelabs-curator==0.1.31"}  # pinned: the versions of the published comparison
+def peer_data_designer(plan_path: str, base_url: str, concurrency: int, out: str) -> None:
+    """Data Designer's way to the same calls, as Curator's: one dataset per turn, seeded (in order)
+    with the pairs that have a call at that step, one LLM text column rendering the prompt."""
+    import data_designer.config as dd
+    import pandas as pd
+    from data_designer.interface import DataDesigner
+
+    provider = dd.ModelProvider(name="bench", endpoint=base_url, provider_type="openai", api_key="bench-key")
+    model = dd.ModelConfig(alias="bench", model="bench-model", provider="bench",
+                           inference_parameters=dd.ChatCompletionInferenceParams(
+                               max_parallel_requests=concurrency, max_tokens=256))
+    designer = DataDesigner(artifact_path=Path(out).parent / "dd-artifacts", model_providers=[provider])
+    plan = json.loads(Path(plan_path).read_text())
+    replies: dict[int, list[str]] = {i: [] for i in range(len(plan))}
+    for step in range(max(len(modules) for modules in plan)):
+        rows = pd.DataFrame([{"pair": i, "prompt": _messages(modules[step], i, step)[0]["content"]}
+                             for i, modules in enumerate(plan) if len(modules) > step])
+        builder = dd.DataDesignerConfigBuilder(model_configs=[model])
+        builder.with_seed_dataset(dd.DataFrameSeedSource(df=rows), sampling_strategy=dd.SamplingStrategy.ORDERED)
+        builder.add_column(dd.LLMTextColumnConfig(name="reply", prompt="{{ prompt }}", model_alias="bench"))
+        for row in designer.create(builder, num_records=len(rows)).load_dataset().to_dict("records"):
+            replies[int(row["pair"])].append(row["reply"])
+    with open(out, "w") as handle:
+        for index, texts in replies.items():
+            handle.write(json.dumps({"pair": index, "replies": texts}) + "\n")
+
+
+# Each peer in its own virtual environment (their dependencies clash with ours), pinned: the
+# versions of the published comparison.
+PEERS = {"curator": "bespokelabs-curator==0.1.31", "data_designer": "data-designer==0.9.7"}
 VENVS = Path(__file__).resolve().parent / ".venvs"
 
 
@@ -136,12 +168,17 @@ def peer_python(name: str) -> Path:
 
 
 def peer_env(system: str, work: Path) -> dict[str, str]:
-    """Offline: tiktoken's encodings from the copy litellm ships; a fresh cache so nothing is replayed."""
-    if system != "curator":
+    """Offline: tiktoken's encodings from the copy litellm ships (Curator's venv has it; Data
+    Designer counts tokens with tiktoken too), no telemetry, and fresh caches and config folders so
+    nothing is replayed."""
+    if system not in PEERS:
         return {}
-    tokenizers = next((VENVS / system).glob("lib/python*/site-packages/litellm/litellm_core_utils/tokenizers"))
-    return {"TIKTOKEN_CACHE_DIR": str(tokenizers), "CURATOR_CACHE_DIR": str(work / "curator-cache"),
-            "CURATOR_DISABLE_RICH_DISPLAY": "1", "TELEMETRY_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
+    peer_python("curator")
+    tokenizers = next(VENVS.glob("curator/lib/python*/site-packages/litellm/litellm_core_utils/tokenizers"), None)
+    return {**({"TIKTOKEN_CACHE_DIR": str(tokenizers)} if tokenizers else {}),
+            "CURATOR_CACHE_DIR": str(work / "curator-cache"), "CURATOR_DISABLE_RICH_DISPLAY": "1",
+            "DATA_DESIGNER_HOME": str(work / "data-designer-home"), "NEMO_TELEMETRY_ENABLED": "false",
+            "TELEMETRY_ENABLED": "0", "HF_HUB_OFFLINE": "1"}
 
 
 def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path: Path | None) -> dict:
@@ -156,8 +193,8 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
             elif system == "asyncio":
                 cmd = [sys.executable, __file__, "--peer", "asyncio", str(plan_path), base_url, str(concurrency),
                        str(work / "out.jsonl")]
-            elif system == "curator":
-                cmd = [str(peer_python("curator")), __file__, "--peer", "curator", str(plan_path), base_url,
+            elif system in PEERS:
+                cmd = [str(peer_python(system)), __file__, "--peer", system, str(plan_path), base_url,
                        str(concurrency), str(work / "out.jsonl")]
             else:
                 cmd = [sys.executable, __file__, "--peer", "threads", str(plan_path), base_url, str(work / "out")]
@@ -194,8 +231,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--peer":
         if sys.argv[2] == "asyncio":
             peer_asyncio(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
-        elif sys.argv[2] == "curator":
-            peer_curator(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+        elif sys.argv[2] in PEERS:
+            {"curator": peer_curator, "data_designer": peer_data_designer}[sys.argv[2]](
+                sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
         else:
             peer_threads(sys.argv[3], sys.argv[4], sys.argv[5])
         return
@@ -204,14 +242,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latencies", type=float, nargs="+", default=[1.0, 0.1])
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--curator", action="store_true",
-                        help="also Curator, installed on first use into benchmarks/.venvs/curator")
+    parser.add_argument("--peers", nargs="*", choices=sorted(PEERS), default=[],
+                        help="also these, each installed on first use into benchmarks/.venvs/NAME")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for latency in args.latencies:
             plan = Path(tmp) / f"plan-{latency}.json"
             rows: dict[str, list[dict]] = {"personasim": [], "asyncio": [], "threads": [],
-                                           **({"curator": []} if args.curator else {})}
+                                           **{peer: [] for peer in args.peers}}
             for _ in range(args.repeat):
                 for system in rows:  # interleaved: a slow spell of the machine hits every system alike
                     rows[system].append(measure(system, args.pairs, latency, args.concurrency, plan))

@@ -71,10 +71,17 @@ def approx_tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
+def content_text(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts (both are the API's)."""
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""
+
+
 def _user_payload(body: dict[str, Any]) -> tuple[str, Any]:
     """The last user message, and its JSON payload when the client sent JSON."""
     messages = body.get("messages") or []
-    text = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+    text = next((content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     try:
         return text, json.loads(text)
     except (TypeError, ValueError):
@@ -299,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         cut = isinstance(reply, Cut) or owner._cut_all
         text = reply.text if isinstance(reply, Cut) else reply
-        prompt = sum(approx_tokens(m.get("content") or "") for m in body.get("messages") or [])
+        prompt = sum(approx_tokens(content_text(m.get("content"))) for m in body.get("messages") or [])
         completion = approx_tokens(text)
         with owner._lock:
             owner.stats.prompt_tokens += prompt
