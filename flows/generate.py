@@ -16,7 +16,6 @@ from uuid import UUID
 from prefect import flow, get_run_logger
 from prefect.artifacts import update_progress_artifact
 from prefect.context import FlowRunContext
-from prefect.futures import wait
 from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner
 
@@ -51,7 +50,14 @@ from personasim.progress import RunProgress, show_progress
 from personasim.records import Failure, Outcome, Pair
 from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
-from personasim.tasks.prefect_compat import RunHandle, Sealed, api_for_workers, forget_result, worker_processes
+from personasim.tasks.prefect_compat import (
+    Completions,
+    RunHandle,
+    Sealed,
+    api_for_workers,
+    forget_result,
+    worker_processes,
+)
 
 
 @dataclass
@@ -139,20 +145,17 @@ def run_pipeline(params: RunParameters, progress_id: UUID | None = None) -> dict
 def _generate(run: RunHandle, todo: list[Pair], size: int, wave_size: int, run_date: str, progress: RunProgress,
               tally: Tally, stop: StopRequest, progress_id: UUID | None) -> None:
     """Batches of pairs out as tasks; outcomes back into committed waves as the batches finish."""
-    futures = [generate_task.submit(run, Sealed(todo[i:i + size])) for i in range(0, len(todo), size)]
+    batches = Completions([generate_task.submit(run, Sealed(todo[i:i + size])) for i in range(0, len(todo), size)])
     wave: list[Outcome] = []
     waves = 0
-    pending = list(futures)
-    while pending:
-        finished, not_done = wait(pending, timeout=0.5)
-        pending = list(not_done)
-        for future in finished:
+    while batches.pending:
+        for future in batches.finished(timeout=0.5):
             outcomes = future.result().value
             forget_result(future)
             progress.add(outcomes)
             tally.add(outcomes)
             wave.extend(outcomes)
-        if wave and (len(wave) >= wave_size or not pending):
+        if wave and (len(wave) >= wave_size or not batches.pending):
             write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
             wave, waves = [], waves + 1
             if progress_id is not None:

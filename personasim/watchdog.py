@@ -77,13 +77,20 @@ def watch(run_pid: int, interval: float = 0.5) -> None:
     stop(seen)
 
 
+_started: dict[int, subprocess.Popen[bytes]] = {}  # by pid: one watchdog per process, even after a fork
+
+
 def start() -> subprocess.Popen[bytes] | None:
-    """The watchdog for this process, or None where there is no /proc."""
+    """The watchdog for this process (started once: it watches every child, whichever run started
+    it), or None where there is no /proc."""
     if not (PROC / "self" / "stat").exists():
         return None
-    return subprocess.Popen([sys.executable, "-m", "personasim.watchdog", str(os.getpid())],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    pid = os.getpid()
+    if pid not in _started or _started[pid].poll() is not None:
+        _started[pid] = subprocess.Popen([sys.executable, "-m", "personasim.watchdog", str(pid)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+    return _started[pid]
 
 
 if __name__ == "__main__":

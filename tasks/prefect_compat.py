@@ -7,6 +7,7 @@ changes, so a Prefect upgrade says at once which of these can go.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +40,33 @@ class Sealed(Generic[T]):
 
     def __init__(self, value: T) -> None:
         self.value = value
+
+
+class Completions:
+    """Task futures as they finish, waited for without `prefect.futures.wait`.
+
+    With a timeout, Prefect's `wait` arms a SIGALRM timer on the main thread at every call; an
+    alarm that lands inside `threading.Condition`'s internals breaks its lock ("RuntimeError:
+    release unlocked lock") and fails the flow run (seen when a cancellation met the flow's
+    half-second poll). A done-callback into a queue needs no signal.
+    """
+
+    def __init__(self, futures: list[PrefectFuture[Any]]) -> None:
+        self.pending = len(futures)
+        self._done: queue.SimpleQueue[PrefectFuture[Any]] = queue.SimpleQueue()
+        for future in futures:
+            future.add_done_callback(self._done.put)
+
+    def finished(self, timeout: float) -> list[PrefectFuture[Any]]:
+        """The futures finished since the last call, waiting up to `timeout` seconds for the first."""
+        try:
+            done = [self._done.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while not self._done.empty():
+            done.append(self._done.get())
+        self.pending -= len(done)
+        return done
 
 
 def forget_result(future: PrefectFuture[Any]) -> None:

@@ -57,3 +57,40 @@ def test_the_embedded_api_server_is_one_per_process():
     from prefect.server.api.server import SubprocessASGIServer
 
     assert SubprocessASGIServer() is SubprocessASGIServer()  # api_for_workers relies on getting the running one
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def sleep_then(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_prefect_wait_with_a_timeout_arms_an_alarm_and_completions_does_not(monkeypatch):
+    import signal
+
+    from prefect.futures import wait
+
+    from personasim.tasks.prefect_compat import Completions
+
+    timers = []
+    real = signal.setitimer
+    monkeypatch.setattr(signal, "setitimer", lambda *args: timers.append(args) or real(*args))
+    # as in a flow run's process: no SIGALRM handler yet (pytest-timeout installs one, and Prefect
+    # then falls back to a watcher thread)
+    monkeypatch.setattr(signal, "getsignal", lambda sig: signal.SIG_DFL)
+
+    @flow
+    def poll() -> tuple[int, int, list[float]]:
+        wait([sleep_then.submit(0.2)], timeout=0.05)
+        by_wait = len(timers)
+        batches = Completions([sleep_then.submit(s) for s in (0.3, 0.0, 0.1)])
+        order: list[float] = []
+        while batches.pending:
+            order += [f.result() for f in batches.finished(timeout=0.05)]
+        return by_wait, len(timers) - by_wait, order
+
+    by_wait, by_completions, order = poll()
+    assert by_wait > 0  # Prefect's wait armed SIGALRM timers on the main thread: the workaround is needed
+    assert by_completions == 0 and order == [0.0, 0.1, 0.3]  # Completions: no timer, in finishing order
