@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from personasim.errors import PersonasimError
+from personasim.watchdog import end
 
 PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
@@ -84,13 +85,7 @@ class EmbeddedAPI:
         raise PersonasimError(f"Prefect's embedded API did not answer within {timeout_s:.0f} s")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process, grace=5)
 
 
 def start_unless_configured() -> EmbeddedAPI | None:

@@ -67,6 +67,17 @@ def stop(processes: set[Process], grace: float = 3.0) -> None:
             time.sleep(0.1)
 
 
+def end(process: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop a child this process started: SIGTERM, SIGKILL after `grace` seconds, reaped either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def watch(run_pid: int, interval: float = 0.5) -> None:
     """Until the run's process ends, keep track of its descendants; then stop them."""
     me = os.getpid()

