@@ -23,14 +23,7 @@ import httpx
 from personasim.errors import PersonasimError
 from personasim.watchdog import end
 
-PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _prefect_root() -> str:
@@ -44,38 +37,36 @@ def _prefect_root() -> str:
 
 
 class EmbeddedAPI:
-    """One temporary Prefect server for this process's run; stopped when the process exits."""
+    """One temporary Prefect server for this process's run; stopped when the process exits.
+
+    The listening socket is bound here and handed to uvicorn (`--fd`), so the port in
+    PREFECT_API_URL is this server's from the start: no other process can take it in between.
+    """
 
     def __init__(self) -> None:
-        self.port = _free_port()
-        self.process = self._spawn()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1024)
+            self.port = int(listener.getsockname()[1])
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_root(), "--factory",
+                 "prefect.server.api.server:create_app", "--fd", str(listener.fileno()), "--log-level", "error",
+                 "--lifespan", "on"],
+                env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, pass_fds=(listener.fileno(),))
         atexit.register(self.stop)  # registered before Prefect's own handlers: it runs after they flush
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_root(), "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "error", "--lifespan", "on"],
-            env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL)
-
     def wait_ready(self, timeout_s: float) -> None:
-        """Block until the server answers its health check. A port taken between choosing and binding
-        it: another port (`url` changes; PREFECT_API_URL follows for processes started later)."""
+        """Block until the server answers its health check."""
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
-                code = self.process.poll()
-                if code == PORT_IN_USE:
-                    self.port = _free_port()
-                    self.process = self._spawn()
-                    os.environ["PREFECT_API_URL"] = self.url
-                    continue
-                if code is not None:
-                    raise PersonasimError(f"Prefect's embedded API exited with code {code} while starting")
+                if self.process.poll() is not None:
+                    raise PersonasimError(f"Prefect's embedded API exited with code {self.process.returncode} "
+                                          "while starting")
                 try:
                     if client.get(f"{self.url}/health").status_code == 200:
                         return
