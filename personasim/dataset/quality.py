@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from personasim.config import DistractorConfig
 from personasim.dataset.store import Dataset
@@ -99,36 +100,44 @@ def quality(dataset: Dataset, ix: pa.Table, distractor: DistractorConfig | None 
     """The quality section of `ix` (the interactions table, with INTERACTION_COLUMNS) and the dataset's
     messages; `distractor` (the run's config) gives what the noise is measured against."""
     messages = dataset.table("messages", ["interaction_id", "role", "content", "was_noised", "noise_layer",
-                                          "noise_fallback", "truncated"]).to_pylist()
-    users = [m for m in messages if m["role"] == "user"]
-    assistants = [m for m in messages if m["role"] == "assistant"]
-    drawn = [m for m in users if m["was_noised"] or m["noise_fallback"]]
+                                          "noise_fallback", "truncated"])  # columns, not a dict per message
+    users = messages.filter(pc.equal(messages.column("role"), "user"))
+    assistants = messages.filter(pc.equal(messages.column("role"), "assistant"))
+    fell_back = pc.fill_null(pc.not_equal(users.column("noise_fallback"), ""), False)  # a reason says why
+    drawn = pc.or_kleene(users.column("was_noised"), fell_back)  # turns the distractor was asked for
     conversations: dict[str, list[str]] = {}
-    for m in messages:
-        conversations.setdefault(m["interaction_id"], []).append(m["content"])
+    for key, content in zip(messages.column("interaction_id").to_pylist(), messages.column("content").to_pylist(),
+                            strict=True):
+        conversations.setdefault(key, []).append(content)
     rows = ix.select(list(INTERACTION_COLUMNS)).to_pylist()
     moved = [similarity(r["original_query"], r["initial_query"]) for r in rows if r["style_transferred"]]
-    noise: dict[str, Any] = {"activation_rate": _rate(len(drawn), len(users)),
-                             "noised_rate": _rate(sum(1 for m in users if m["was_noised"]), len(users))}
+    noise: dict[str, Any] = {"activation_rate": _rate(_count(drawn), users.num_rows),
+                             "noised_rate": _rate(_count(users.column("was_noised")), users.num_rows)}
     if distractor is not None:
         configured = distractor.activation_probability if distractor.enabled else 0.0
         noise.update(configured_probability=configured,
                      difference=round(noise["activation_rate"] - configured, 4))
     return {
-        "diversity": {"user": distinct(m["content"] for m in users),
-                      "assistant": distinct(m["content"] for m in assistants)},
+        "diversity": {"user": distinct(users.column("content").to_pylist()),
+                      "assistant": distinct(assistants.column("content").to_pylist())},
         "near_duplicate_rate": near_duplicate_rate({k: " ".join(v) for k, v in conversations.items()}),
         "rewrite_similarity": {"rewritten": len(moved),
                                "mean": round(statistics.fmean(moved), 4) if moved else None,
                                "median": round(statistics.median(moved), 4) if moved else None},
         "style_transfer_fallback_rate": _rate(sum(1 for r in rows if r["style_transfer_fallback"]), len(rows)),
         "noise": noise,
-        "layer_mix": _layer_mix(Counter(m["noise_layer"] for m in users if m["noise_layer"]), distractor),
-        "noise_fallback_rate": _rate(sum(1 for m in drawn if m["noise_fallback"]), len(drawn)),
-        "truncation_rate": _rate(sum(1 for m in assistants if m["truncated"]), len(assistants)),
+        "layer_mix": _layer_mix(Counter(layer for layer in users.column("noise_layer").to_pylist() if layer),
+                                distractor),
+        "noise_fallback_rate": _rate(_count(pc.and_kleene(drawn, fell_back)), _count(drawn)),
+        "truncation_rate": _rate(_count(assistants.column("truncated")), assistants.num_rows),
         "violations": _violations(r["violations"] for r in rows),
         "termination_reasons": dict(Counter(r["termination_reason"] for r in rows).most_common()),
     }
+
+
+def _count(flags: pa.ChunkedArray | pa.Array) -> int:
+    """How many of the flags are true (nulls are not)."""
+    return int(pc.sum(flags).as_py() or 0)
 
 
 def summary_rows(section: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from personasim.dataset.store import Dataset
 from personasim.records import Usage
 
@@ -61,17 +63,24 @@ class SpendLog:
                 self._fd = None
 
 
-def read_spend(dataset: Dataset) -> list[dict[str, Any]]:
-    """Every call in the dataset's spend log (a line torn by a kill mid-write is skipped)."""
-    calls = []
+SPEND_SCHEMA = pa.schema([("module", pa.string()), ("model", pa.string()), ("input_tokens", pa.int64()),
+                          ("output_tokens", pa.int64())])
+
+
+def read_spend(dataset: Dataset) -> pa.Table:
+    """Every call in the dataset's spend log, as columns (a line torn by a kill mid-write is skipped):
+    a column per field rather than a dict per call, so 100k calls stay a few MB."""
+    columns: dict[str, list[Any]] = {name: [] for name in SPEND_SCHEMA.names}
     for info in dataset.list_files(SPEND):
         if not info.base_name.endswith(".jsonl"):
             continue
         with dataset.fs.open_input_stream(info.path) as handle:
             for line in handle.read().decode("utf-8", "replace").splitlines():
                 try:
-                    calls.append(json.loads(line))
-                except ValueError:
+                    call = json.loads(line)
+                    values = [call[name] for name in SPEND_SCHEMA.names]
+                except (ValueError, KeyError, TypeError):
                     continue
-    return calls
-
+                for name, value in zip(SPEND_SCHEMA.names, values, strict=True):
+                    columns[name].append(value)
+    return pa.table(columns, schema=SPEND_SCHEMA)

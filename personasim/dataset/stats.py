@@ -22,27 +22,37 @@ from personasim.dataset.store import Dataset
 from personasim.pricing import estimate_cost
 
 
-def tokens_by(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, int]]:
-    """Calls and tokens of usage rows, grouped by `key` (model, module)."""
+def usage_groups(usage: pa.Table) -> list[dict[str, Any]]:
+    """Calls and tokens per (module, model) of usage rows, summed in Arrow: the books need nothing
+    finer, and a dict per call would hold hundreds of MB for a large dataset."""
+    grouped = usage.group_by(["module", "model"]).aggregate(
+        [("input_tokens", "sum"), ("output_tokens", "sum"), ("model", "count")])
+    return [{"module": g["module"], "model": g["model"], "calls": g["model_count"],
+             "input_tokens": g["input_tokens_sum"], "output_tokens": g["output_tokens_sum"]}
+            for g in grouped.to_pylist()]
+
+
+def tokens_by(groups: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, int]]:
+    """Calls and tokens of usage groups, summed by `key` (model, module)."""
     out: dict[str, dict[str, int]] = {}
-    for row in rows:
-        totals = out.setdefault(row[key], {"calls": 0, "input_tokens": 0, "output_tokens": 0})
-        totals["calls"] += 1
-        totals["input_tokens"] += row["input_tokens"]
-        totals["output_tokens"] += row["output_tokens"]
+    for group in groups:
+        totals = out.setdefault(group[key], {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        for field in totals:
+            totals[field] += group[field]
     return out
 
 
-def _books(rows: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> dict[str, Any]:
-    by_model = tokens_by(rows, "model")
-    modules = {r["module"] for r in rows}
+def _books(usage: pa.Table, pricing: Mapping[str, PriceConfig]) -> dict[str, Any]:
+    groups = usage_groups(usage)
+    by_model = tokens_by(groups, "model")
+    modules = {g["module"] for g in groups}
     return {
-        "calls": len(rows),
-        "input_tokens": sum(r["input_tokens"] for r in rows),
-        "output_tokens": sum(r["output_tokens"] for r in rows),
-        "by_module": tokens_by(rows, "module"), "by_model": by_model,
+        "calls": usage.num_rows,
+        "input_tokens": sum(g["input_tokens"] for g in groups),
+        "output_tokens": sum(g["output_tokens"] for g in groups),
+        "by_module": tokens_by(groups, "module"), "by_model": by_model,
         "cost": {**estimate_cost(by_model, pricing),
-                 "by_module": {m: _priced(tokens_by((r for r in rows if r["module"] == m), "model"), pricing)
+                 "by_module": {m: _priced(tokens_by((g for g in groups if g["module"] == m), "model"), pricing)
                                for m in sorted(modules)}},
     }
 
@@ -73,7 +83,7 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
         "interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns", "noise_layers", "assistant_model",
         "config_fingerprint", "seed", *INTERACTION_COLUMNS])
     usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens", "outcome"])
-    paid_by_interactions = usage.filter(pc.equal(usage.column("outcome"), pa.scalar("interaction"))).to_pylist()
+    paid_by_interactions = usage.filter(pc.equal(usage.column("outcome"), pa.scalar("interaction")))
     failures = dataset.table("failures", ["reason"])
     n = ix.num_rows
     user_turns = pc.sum(ix.column("user_turns")).as_py() or 0
