@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class EmbeddedAPI:
     """
 
     def __init__(self) -> None:
+        # The server's own output goes to a file, read only to say why it did not start: stopped
+        # while it flushes, it logs tracebacks that are not the run's business.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs; stop() closes it
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
             listener.bind(("127.0.0.1", 0))
             listener.listen(1024)
@@ -52,7 +56,8 @@ class EmbeddedAPI:
                 [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_root(), "--factory",
                  "prefect.server.api.server:create_app", "--fd", str(listener.fileno()), "--log-level", "error",
                  "--lifespan", "on"],
-                env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, pass_fds=(listener.fileno(),))
+                env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=self._log, pass_fds=(listener.fileno(),))
         atexit.register(self.stop)  # registered before Prefect's own handlers: it runs after they flush
 
     @property
@@ -66,7 +71,7 @@ class EmbeddedAPI:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise PersonasimError(f"Prefect's embedded API exited with code {self.process.returncode} "
-                                          "while starting")
+                                          f"while starting: {self._last_line()}")
                 try:
                     if client.get(f"{self.url}/health").status_code == 200:
                         return
@@ -75,8 +80,14 @@ class EmbeddedAPI:
                 time.sleep(0.05)
         raise PersonasimError(f"Prefect's embedded API did not answer within {timeout_s:.0f} s")
 
+    def _last_line(self) -> str:
+        self._log.seek(0)
+        lines = self._log.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else "(it said nothing)"
+
     def stop(self) -> None:
         end(self.process, grace=5)
+        self._log.close()
 
 
 def start_unless_configured() -> EmbeddedAPI | None:

@@ -25,3 +25,18 @@ def test_a_configured_server_or_a_loaded_prefect_is_left_alone(monkeypatch):
     monkeypatch.delitem(sys.modules, "prefect")
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     assert start_unless_configured() is None
+
+
+def test_a_server_that_cannot_start_is_one_line_saying_why(monkeypatch):
+    import pytest
+
+    from personasim.errors import PersonasimError
+
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "nonsense://nowhere")
+    api = EmbeddedAPI()
+    try:
+        with pytest.raises(PersonasimError, match=r"exited with code \d+ while starting: .*nonsense") as failed:
+            api.wait_ready(120)
+    finally:
+        api.stop()
+    assert "\n" not in str(failed.value) and "Traceback" not in str(failed.value)
