@@ -44,17 +44,11 @@ def distinct(texts: Iterable[str]) -> dict[str, float]:
             "distinct_2": _rate(len(bigrams), sum(bigrams.values()))}
 
 
-PRELOADED = ("datasketch", "pyarrow.acero")  # the near-duplicate check (scipy below it) and Arrow's group_by
-
-
 def preload() -> None:
-    """Import what the statistics need (about 0.7 s) in the background, so a run pays for it while
-    its calls are in flight rather than after the last one."""
-    def load() -> None:
-        for name in PRELOADED:
-            importlib.import_module(name)
-
-    threading.Thread(target=load, name="personasim-preload", daemon=True).start()
+    """Import the near-duplicate check's library (datasketch, scipy under it: half a second) in the
+    background, so a run pays for it while its calls are in flight rather than after the last one."""
+    threading.Thread(target=importlib.import_module, args=("datasketch",), name="personasim-preload",
+                     daemon=True).start()
 
 
 def near_duplicate_rate(conversations: Mapping[str, str]) -> float:
