@@ -241,12 +241,12 @@ def _run(args: argparse.Namespace) -> int:
     from personasim.dataset import quality
     from personasim.flows.generate import generate_interactions
     from personasim.flows.outcome import RunEnded, RunFailed
-    from personasim.tasks.prefect_compat import no_heartbeats
+    from personasim.tasks.prefect_compat import on_embedded_api
 
     quality.preload()  # what the statistics at the end need, imported while the embedded API boots
     if api is not None:
         api.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-    with no_heartbeats(api is not None):
+    with on_embedded_api(api.url if api is not None else None):
         state = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
                                       backend=args.backend, local_model=args.local_model,
                                       run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,

@@ -24,7 +24,14 @@ import httpx
 from personasim.errors import PersonasimError
 from personasim.watchdog import end
 
+PORT_IN_USE = 3  # uvicorn's exit code when it cannot bind
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _prefect_root() -> str:
@@ -38,39 +45,43 @@ def _prefect_root() -> str:
 
 
 class EmbeddedAPI:
-    """One temporary Prefect server for this process's run; stopped when the process exits.
-
-    The listening socket is bound here and handed to uvicorn (`--fd`), so the port in
-    PREFECT_API_URL is this server's from the start: no other process can take it in between.
-    """
+    """One temporary Prefect server for this process's run; stopped when the process exits."""
 
     def __init__(self) -> None:
         # The server's own output goes to a file, read only to say why it did not start: stopped
         # while it flushes, it logs tracebacks that are not the run's business.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs; stop() closes it
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-            listener.bind(("127.0.0.1", 0))
-            listener.listen(1024)
-            self.port = int(listener.getsockname()[1])
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_root(), "--factory",
-                 "prefect.server.api.server:create_app", "--fd", str(listener.fileno()), "--log-level", "error",
-                 "--lifespan", "on"],
-                env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=self._log, pass_fds=(listener.fileno(),))
+        self.port = _free_port()
+        self.process = self._spawn()
         atexit.register(self.stop)  # registered before Prefect's own handlers: it runs after they flush
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_root(), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "error", "--lifespan", "on"],
+            env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log)
+
     def wait_ready(self, timeout_s: float) -> None:
-        """Block until the server answers its health check."""
+        """Block until the server answers its health check. A port taken between choosing and binding
+        it: another port (`url` changes; the command hands Prefect the final one)."""
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise PersonasimError(f"Prefect's embedded API exited with code {self.process.returncode} "
+                code = self.process.poll()
+                if code == PORT_IN_USE:
+                    ours = os.environ.get("PREFECT_API_URL") == self.url
+                    self.port = _free_port()
+                    self.process = self._spawn()
+                    if ours:
+                        os.environ["PREFECT_API_URL"] = self.url
+                    continue
+                if code is not None:
+                    raise PersonasimError(f"Prefect's embedded API exited with code {code} "
                                           f"while starting: {self._last_line()}")
                 try:
                     if client.get(f"{self.url}/health").status_code == 200:
@@ -86,8 +97,12 @@ class EmbeddedAPI:
         return lines[-1] if lines else "(it said nothing)"
 
     def stop(self) -> None:
+        """Stop the server; PREFECT_API_URL no longer points at it (processes started later, such as
+        another run started from the same process, would otherwise inherit a dead URL)."""
         end(self.process, grace=5)
         self._log.close()
+        if os.environ.get("PREFECT_API_URL") == self.url:
+            del os.environ["PREFECT_API_URL"]
 
 
 def start_unless_configured() -> EmbeddedAPI | None:

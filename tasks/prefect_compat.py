@@ -100,17 +100,19 @@ def api_for_workers(task_runner: str) -> Iterator[None]:
 
 
 @contextmanager
-def no_heartbeats(enabled: bool) -> Iterator[None]:
-    """Flow runs send no heartbeats: for a run on the command line's own embedded API.
+def on_embedded_api(url: str | None) -> Iterator[None]:
+    """Flow runs on the command line's own embedded API at `url` (None: as configured).
 
-    Heartbeats let a server that outlives a run notice it crashed; the embedded API ends with the
-    run. Each flow's heartbeat thread sleeps in one-second steps and is joined when the flow ends,
-    which held the exit of every run by up to a second per flow (the run and its subflow).
+    The URL is set here rather than trusted from the environment Prefect read at import (the
+    server may have moved to another port while starting), and flow runs send no heartbeats:
+    heartbeats let a server that outlives a run notice it crashed, and the embedded API ends with
+    the run; each flow's heartbeat thread, joined in one-second steps, held the exit of every run
+    by up to a second per flow (the run and its subflow).
     """
-    if not enabled:
+    if url is None:
         yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 
