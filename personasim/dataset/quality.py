@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 import statistics
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -46,7 +47,11 @@ def distinct(texts: Iterable[str]) -> dict[str, float]:
 
 def preload() -> None:
     """Import the near-duplicate check's library (datasketch, scipy under it: half a second) in the
-    background, so a run pays for it while its calls are in flight rather than after the last one."""
+    background, so a run pays for it while its calls are in flight rather than after the last one.
+    The command line calls it while the embedded API boots, the flow again for deployment runs:
+    once imported, there is nothing to do."""
+    if "datasketch" in sys.modules:
+        return
     threading.Thread(target=importlib.import_module, args=("datasketch",), name="personasim-preload",
                      daemon=True).start()
 
