@@ -11,7 +11,9 @@ Run by hand from the repository root (with the project installed):
 Each workload runs in its own process against a latency server in another process (so neither
 steals the other's interpreter); CPU and peak RSS are the workload process's own (wait4).
 `dask` and `ray` are the flow with its pair tasks on a local cluster of `--workers` processes;
-`wall_s` includes starting the cluster.
+`wall_s` includes starting the cluster. `scale` also reads what the run wrote, as its users will:
+Parquet files per 10k pairs (every table) and DuckDB's seconds to count the messages and to group
+them by interaction and role.
 With per-call latency L and C calls in flight, K calls cannot finish faster than K * L / C:
 efficiency = that ideal / the measured seconds. The table is printed and written as JSON.
 """
@@ -103,6 +105,23 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[flo
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out, own_peak[0] // 1024
 
 
+def read_back(root: Path, pairs: int) -> dict:
+    """How the written dataset reads: files per 10k pairs and DuckDB's time to count and group."""
+    import duckdb
+
+    files = list(root.rglob("*.parquet"))
+    glob = str(root / "messages" / "**" / "*.parquet")
+    with duckdb.connect() as db:
+        started = time.perf_counter()
+        db.sql(f"select count(*) from read_parquet('{glob}', hive_partitioning = true)").fetchall()
+        counted = time.perf_counter()
+        db.sql(f"select interaction_id, role, count(*), sum(length(content)) from read_parquet('{glob}', "
+               "hive_partitioning = true) group by all").fetchall()
+        grouped = time.perf_counter()
+    return {"files_per_10k_pairs": round(len(files) * 10_000 / pairs), "duckdb_count_s": round(counted - started, 3),
+            "duckdb_group_s": round(grouped - counted, 3)}
+
+
 # -- workload processes -------------------------------------------------------------------------
 def worker_library(pairs_path: str, config_path: str, concurrency: int) -> None:
     from personasim.inputs import load_input
@@ -152,6 +171,7 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
             workdir = Path(tmp)
             pairs_path, config_path = write_inputs(workdir, pairs, base_url, concurrency, rpm)
             startup = 0.0
+            read: dict = {}
             if workload == "library":
                 cmd = [sys.executable, __file__, "--worker", "library", str(pairs_path), str(config_path),
                        str(concurrency)]
@@ -175,6 +195,8 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
                 startup = wall - seconds
                 if summary["done"] != pairs:
                     raise RuntimeError(f"flow finished {summary['done']} of {pairs} pairs")
+                if workload == "scale":
+                    read = read_back(workdir / "ds", pairs)
         stats = server_stats(base_url)
     finally:
         server.terminate()
@@ -192,6 +214,7 @@ def measure(workload: str, pairs: int, latency: float, concurrency: int, jitter:
         "cpu_ms_per_pair": round(cpu / pairs * 1000, 1), "peak_rss_mb": own_rss, "peak_tree_rss_mb": rss,
         "startup_s": round(startup, 1),
         "http_429": stats["rate_limited"], "share_429": round(stats["rate_limited"] / max(stats["requests"], 1), 4),
+        **read,
     }
 
 
@@ -204,7 +227,8 @@ def median_of(runs: list[dict]) -> dict:
 
 
 COLUMNS = ("workload", "pairs", "calls", "latency_s", "concurrency", "ideal_s", "actual_s", "wall_s", "efficiency",
-           "pairs_per_s", "calls_per_s", "cpu_ms_per_pair", "peak_rss_mb", "peak_tree_rss_mb", "startup_s", "http_429")
+           "pairs_per_s", "calls_per_s", "cpu_ms_per_pair", "peak_rss_mb", "peak_tree_rss_mb", "startup_s", "http_429",
+           "files_per_10k_pairs", "duckdb_count_s", "duckdb_group_s")
 
 
 def print_table(rows: list[dict]) -> None:

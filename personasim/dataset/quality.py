@@ -33,16 +33,25 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def distinct(texts: Iterable[str]) -> dict[str, float]:
-    """distinct-1 and distinct-2: unique word uni- and bigrams over all of them, across `texts`."""
-    unigrams: Counter[str] = Counter()
-    bigrams: Counter[tuple[str, str]] = Counter()
-    for text in texts:
+class _Distinct:
+    """distinct-1 and distinct-2: unique word uni- and bigrams over all of them, counted as texts
+    stream past (bigrams kept as hashes: the counts, not the pairs, are the figure)."""
+
+    def __init__(self) -> None:
+        self.unigrams: set[str] = set()
+        self.bigrams: set[int] = set()
+        self.words = 0
+        self.pairs = 0
+
+    def add(self, text: str) -> None:
         words = _WORD.findall(text.lower())
-        unigrams.update(words)
-        bigrams.update(zip(words, words[1:], strict=False))
-    return {"distinct_1": _rate(len(unigrams), sum(unigrams.values())),
-            "distinct_2": _rate(len(bigrams), sum(bigrams.values()))}
+        self.unigrams.update(words)
+        self.bigrams.update(hash(pair) for pair in zip(words, words[1:], strict=False))
+        self.words += len(words)
+        self.pairs += max(0, len(words) - 1)
+
+    def rates(self) -> dict[str, float]:
+        return {"distinct_1": _rate(len(self.unigrams), self.words), "distinct_2": _rate(len(self.bigrams), self.pairs)}
 
 
 def preload() -> None:
@@ -56,21 +65,35 @@ def preload() -> None:
                      daemon=True).start()
 
 
-def near_duplicate_rate(conversations: Mapping[str, str]) -> float:
-    """The share of conversations with at least one other above NEAR_DUPLICATE (MinHash LSH estimate)."""
-    from datasketch import MinHash, MinHashLSH  # half a second of imports (scipy): only when statistics are made
+class _NearDuplicates:
+    """One MinHash of word 3-grams per conversation, updated message by message (3-grams within a
+    message), so no conversation's text is held; the permutations are shared by every sketch."""
 
-    lsh = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=_PERMUTATIONS)
-    sketches = {}
-    for key, text in conversations.items():
+    def __init__(self) -> None:
+        from datasketch import MinHash  # half a second of imports (scipy): only when statistics are made
+
+        self._minhash = MinHash
+        first = MinHash(num_perm=_PERMUTATIONS)
+        self._permutations, self._scheme = first.permutations, first.scheme
+        self.sketches: dict[str, Any] = {}
+
+    def add(self, conversation: str, text: str) -> None:
+        sketch = self.sketches.get(conversation)
+        if sketch is None:
+            sketch = self.sketches[conversation] = self._minhash(
+                num_perm=_PERMUTATIONS, permutations=self._permutations, scheme=self._scheme)
         words = _WORD.findall(text.lower())
-        shingles = {" ".join(words[i:i + 3]).encode() for i in range(max(1, len(words) - 2))}
-        sketch = MinHash(num_perm=_PERMUTATIONS)
-        sketch.update_batch(list(shingles))
-        lsh.insert(key, sketch)
-        sketches[key] = sketch
-    duplicated = sum(1 for key, sketch in sketches.items() if len(lsh.query(sketch)) > 1)
-    return _rate(duplicated, len(sketches))
+        sketch.update_batch([" ".join(words[i:i + 3]).encode() for i in range(max(1, len(words) - 2))])
+
+    def rate(self) -> float:
+        """The share of conversations with at least one other above NEAR_DUPLICATE (an LSH estimate)."""
+        from datasketch import MinHashLSH
+
+        lsh = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=_PERMUTATIONS)
+        for key, sketch in self.sketches.items():
+            lsh.insert(key, sketch)
+        duplicated = sum(1 for sketch in self.sketches.values() if len(lsh.query(sketch)) > 1)
+        return _rate(duplicated, len(self.sketches))
 
 
 def _violations(rows: Iterable[list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, int]]]:
@@ -101,40 +124,64 @@ INTERACTION_COLUMNS = ("original_query", "initial_query", "style_transferred", "
                        "termination_reason", "violations")
 
 
+class _MessageTally:
+    """What the quality section needs from the messages, gathered a batch at a time."""
+
+    def __init__(self) -> None:
+        self.diversity = {"user": _Distinct(), "assistant": _Distinct()}
+        self.near_duplicates = _NearDuplicates()
+        self.layers: Counter[str] = Counter()
+        self.users = self.drawn = self.noised = self.fell_back = self.assistants = self.truncated = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        roles = batch.column("role")
+        for conversation, role, content in zip(batch.column("interaction_id").to_pylist(), roles.to_pylist(),
+                                               batch.column("content").to_pylist(), strict=True):
+            self.near_duplicates.add(conversation, content)
+            if role in self.diversity:
+                self.diversity[role].add(content)
+        users = batch.filter(pc.equal(roles, "user"))
+        assistants = batch.filter(pc.equal(roles, "assistant"))
+        fell_back = pc.fill_null(pc.not_equal(users.column("noise_fallback"), ""), False)  # a reason says why
+        drawn = pc.or_kleene(users.column("was_noised"), fell_back)  # turns the distractor was asked for
+        self.users += users.num_rows
+        self.drawn += _count(drawn)
+        self.noised += _count(users.column("was_noised"))
+        self.fell_back += _count(pc.and_kleene(drawn, fell_back))
+        self.layers.update(layer for layer in users.column("noise_layer").to_pylist() if layer)
+        self.assistants += assistants.num_rows
+        self.truncated += _count(assistants.column("truncated"))
+
+
+MESSAGE_COLUMNS = ["interaction_id", "role", "content", "was_noised", "noise_layer", "noise_fallback", "truncated"]
+
+
 def quality(dataset: Dataset, ix: pa.Table, distractor: DistractorConfig | None = None) -> dict[str, Any]:
     """The quality section of `ix` (the interactions table, with INTERACTION_COLUMNS) and the dataset's
-    messages; `distractor` (the run's config) gives what the noise is measured against."""
-    messages = dataset.table("messages", ["interaction_id", "role", "content", "was_noised", "noise_layer",
-                                          "noise_fallback", "truncated"])  # columns, not a dict per message
-    users = messages.filter(pc.equal(messages.column("role"), "user"))
-    assistants = messages.filter(pc.equal(messages.column("role"), "assistant"))
-    fell_back = pc.fill_null(pc.not_equal(users.column("noise_fallback"), ""), False)  # a reason says why
-    drawn = pc.or_kleene(users.column("was_noised"), fell_back)  # turns the distractor was asked for
-    conversations: dict[str, list[str]] = {}
-    for key, content in zip(messages.column("interaction_id").to_pylist(), messages.column("content").to_pylist(),
-                            strict=True):
-        conversations.setdefault(key, []).append(content)
+    messages (read a batch at a time); `distractor` (the run's config) gives what the noise is
+    measured against."""
+    tally = _MessageTally()
+    for batch in dataset.batches("messages", MESSAGE_COLUMNS):
+        tally.add(batch)
     rows = ix.select(list(INTERACTION_COLUMNS)).to_pylist()
     moved = [similarity(r["original_query"], r["initial_query"]) for r in rows if r["style_transferred"]]
-    noise: dict[str, Any] = {"activation_rate": _rate(_count(drawn), users.num_rows),
-                             "noised_rate": _rate(_count(users.column("was_noised")), users.num_rows)}
+    noise: dict[str, Any] = {"activation_rate": _rate(tally.drawn, tally.users),
+                             "noised_rate": _rate(tally.noised, tally.users)}
     if distractor is not None:
         configured = distractor.activation_probability if distractor.enabled else 0.0
         noise.update(configured_probability=configured,
                      difference=round(noise["activation_rate"] - configured, 4))
     return {
-        "diversity": {"user": distinct(users.column("content").to_pylist()),
-                      "assistant": distinct(assistants.column("content").to_pylist())},
-        "near_duplicate_rate": near_duplicate_rate({k: " ".join(v) for k, v in conversations.items()}),
+        "diversity": {role: counted.rates() for role, counted in tally.diversity.items()},
+        "near_duplicate_rate": tally.near_duplicates.rate(),
         "rewrite_similarity": {"rewritten": len(moved),
                                "mean": round(statistics.fmean(moved), 4) if moved else None,
                                "median": round(statistics.median(moved), 4) if moved else None},
         "style_transfer_fallback_rate": _rate(sum(1 for r in rows if r["style_transfer_fallback"]), len(rows)),
         "noise": noise,
-        "layer_mix": _layer_mix(Counter(layer for layer in users.column("noise_layer").to_pylist() if layer),
-                                distractor),
-        "noise_fallback_rate": _rate(_count(pc.and_kleene(drawn, fell_back)), _count(drawn)),
-        "truncation_rate": _rate(_count(assistants.column("truncated")), assistants.num_rows),
+        "layer_mix": _layer_mix(tally.layers, distractor),
+        "noise_fallback_rate": _rate(tally.fell_back, tally.drawn),
+        "truncation_rate": _rate(tally.truncated, tally.assistants),
         "violations": _violations(r["violations"] for r in rows),
         "termination_reasons": dict(Counter(r["termination_reason"] for r in rows).most_common()),
     }
