@@ -28,7 +28,7 @@ console = Console(soft_wrap=True)  # a message is one line, whatever the termina
 BUDGET_REACHED = 3  # the exit status of a run the budget stopped (a rerun resumes it)
 
 # Offline by default: no telemetry, quiet logs; a user's own settings still win.
-PREFECT_DEFAULTS = {
+RUN_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_LEVEL": "WARNING",
@@ -38,6 +38,9 @@ PREFECT_DEFAULTS = {
     "DASK_LOGGING__DISTRIBUTED": "warning",
     # The embedded API's start-up can take longer than Prefect's 20 s on a loaded machine.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # Arrow's default allocator (mimalloc) keeps what a table read freed: compaction, statistics and
+    # exports read every table once, and a 10k-pair run ended 80 MB larger than with the system's.
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
 
 
@@ -222,7 +225,7 @@ def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for name, value in PREFECT_DEFAULTS.items():
+    for name, value in RUN_DEFAULTS.items():
         os.environ.setdefault(name, value)
     from personasim import embedded_api, watchdog
 

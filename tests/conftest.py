@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from personasim.cli import PREFECT_DEFAULTS
+from personasim.cli import RUN_DEFAULTS
 
-for _name, _value in PREFECT_DEFAULTS.items():
+for _name, _value in RUN_DEFAULTS.items():
     os.environ.setdefault(_name, _value)
 
 from personasim.testing import FakeOpenAIServer, server_config
