@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,27 +100,55 @@ class TrainingDataCollector:
             return list(self._samples)
 
 
-def sample_statistics(samples: list[TrainingSample]) -> dict[str, Any]:
-    turns = [s.num_turns for s in samples]
-    return {
-        "samples": len(samples),
-        "by_split": dict(Counter(s.split for s in samples)),
-        "personas": len({s.persona_id for s in samples}),
-        "avg_turns": round(sum(turns) / len(turns), 3) if turns else 0.0,
-        "with_noisy_initial_query": sum(1 for s in samples if s.noisy_initial_queries),
-    }
+class SampleCounts:
+    """The export's statistics.json, counted as samples stream past (an export never holds them all)."""
+
+    def __init__(self) -> None:
+        self.by_split: Counter[str] = Counter()
+        self.personas: set[str] = set()
+        self.turns = 0
+        self.with_noise = 0
+
+    def add(self, sample: TrainingSample) -> TrainingSample:
+        self.by_split[sample.split] += 1
+        self.personas.add(sample.persona_id)
+        self.turns += sample.num_turns
+        self.with_noise += bool(sample.noisy_initial_queries)
+        return sample
+
+    def summary(self) -> dict[str, Any]:
+        samples = sum(self.by_split.values())
+        return {"samples": samples, "by_split": dict(self.by_split), "personas": len(self.personas),
+                "avg_turns": round(self.turns / samples, 3) if samples else 0.0,
+                "with_noisy_initial_query": self.with_noise}
+
+
+def sample_statistics(samples: Iterable[TrainingSample]) -> dict[str, Any]:
+    counts = SampleCounts()
+    for sample in samples:
+        counts.add(sample)
+    return counts.summary()
+
+
+def jsonl_name(split: str | None, chat_format: bool) -> str:
+    return f"{split or 'all'}{'.chat' if chat_format else ''}.jsonl"
+
+
+def jsonl_lines(samples: Iterable[TrainingSample], chat_format: bool = False) -> Iterator[bytes]:
+    """One JSON line per sample: the full record, or the chat format fine-tuning tools read."""
+    for sample in samples:
+        record = sample.to_chat() if chat_format else sample.to_dict()
+        yield (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def samples_jsonl(samples: list[TrainingSample], split: str | None = None,
                   chat_format: bool = False) -> tuple[str, bytes]:
     """The file name and JSONL lines for one split (all samples when split is None)."""
-    chosen = [s for s in samples if split is None or s.split == split]
-    name = f"{split or 'all'}{'.chat' if chat_format else ''}.jsonl"
-    lines = (json.dumps(s.to_chat() if chat_format else s.to_dict(), ensure_ascii=False) for s in chosen)
-    return name, "".join(line + "\n" for line in lines).encode("utf-8")
+    chosen = (s for s in samples if split is None or s.split == split)
+    return jsonl_name(split, chat_format), b"".join(jsonl_lines(chosen, chat_format))
 
 
-def statistics_json(samples: list[TrainingSample]) -> bytes:
+def statistics_json(samples: Iterable[TrainingSample]) -> bytes:
     return json.dumps(sample_statistics(samples), indent=2).encode("utf-8")
 
 

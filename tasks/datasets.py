@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -19,7 +20,7 @@ from personasim.dataset.rows import (
 from personasim.records import Failure, Interaction, Outcome
 from personasim.report import write_report
 from personasim.tasks.prefect_compat import RunHandle, Sealed
-from personasim.training import SPLITS, interaction_to_training_sample, samples_jsonl, statistics_json
+from personasim.training import SPLITS, SampleCounts, interaction_to_training_sample, jsonl_lines, jsonl_name
 
 
 @task(name="write-wave", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
@@ -52,10 +53,12 @@ def publish_statistics_task(run: RunHandle) -> tuple[dict[str, Any], str]:
     dataset.write_current_failures()
     stats = compute_statistics(dataset, run.config.pricing, run.config.spec.distractor)
     dataset.write_json("stats.json", stats)
-    samples = [training_sample(row) for row in dataset.table("training").to_pylist()]
-    for split in SPLITS:
-        name, payload = samples_jsonl(samples, split=split, chat_format=True)
-        dataset.write_file(f"exports/{name}", payload)
-    dataset.write_file("exports/statistics.json", statistics_json(samples))
+    counts = SampleCounts()
+    for split in SPLITS:  # each split's file written as its rows are read, a batch at a time
+        rows = (row for batch in dataset.batches("training", where=pc.field("split") == split)
+                for row in batch.to_pylist())
+        dataset.write_file(f"exports/{jsonl_name(split, chat_format=True)}",
+                           jsonl_lines((counts.add(training_sample(row)) for row in rows), chat_format=True))
+    dataset.write_json("exports/statistics.json", counts.summary())
     report, _ = write_report(dataset)
     return stats, report

@@ -12,12 +12,13 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -110,13 +111,14 @@ class Dataset:
         return [f for f in self.fs.get_file_info(pafs.FileSelector(directory, recursive=True))
                 if f.type == pafs.FileType.File]
 
-    def _write_bytes(self, path: str, payload: bytes) -> None:
+    def _write_bytes(self, path: str, payload: bytes | Iterable[bytes]) -> None:
         self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
         if self.local:
             atomic_write_bytes(Path(path), payload)
         else:
             with self.fs.open_output_stream(path) as out:  # an object PUT is atomic
-                out.write(payload)
+                for chunk in [payload] if isinstance(payload, bytes) else payload:
+                    out.write(chunk)
 
     def _write_table(self, path: str, table: pa.Table) -> None:
         """Parquet through the same atomic path as every other file (a wave's file is a few MB)."""
@@ -182,8 +184,9 @@ class Dataset:
         self._write_bytes(self.path(COMMITS, f"{wave_id}.json"), marker)
         return files
 
-    def write_file(self, name: str, payload: bytes) -> str:
-        """A file at `name` (relative to the root, `/`-separated), written atomically."""
+    def write_file(self, name: str, payload: bytes | Iterable[bytes]) -> str:
+        """A file at `name` (relative to the root, `/`-separated), written atomically; `payload`
+        may be chunks, written as they come."""
         path = self.path(*name.split("/"))
         self._write_bytes(path, payload)
         return path
@@ -220,12 +223,14 @@ class Dataset:
                              for c in columns or schema.names})
         return dataset.to_table(columns=columns)
 
-    def batches(self, name: str, columns: list[str], batch_rows: int = 16_384) -> Iterator[pa.RecordBatch]:
-        """A table's rows a batch at a time: statistics over a dataset of any size hold one batch,
-        not the table (as Python objects, a 10k-pair messages table took a hundred MB)."""
+    def batches(self, name: str, columns: list[str] | None = None, where: pc.Expression | None = None,
+                batch_rows: int = 16_384) -> Iterator[pa.RecordBatch]:
+        """A table's rows (those `where` keeps) a batch at a time: statistics and exports over a
+        dataset of any size hold one batch, not the table (as Python objects, a 10k-pair messages
+        table took a hundred MB)."""
         dataset = self._arrow_dataset(name)
         if dataset is not None:
-            yield from dataset.to_batches(columns=columns, batch_size=batch_rows)
+            yield from dataset.to_batches(columns=columns, filter=where, batch_size=batch_rows)
 
     def interaction_ids(self) -> set[str]:
         return set(self.table("interactions", ["interaction_id"]).column(0).to_pylist())

@@ -51,6 +51,18 @@ def test_n_pairs_in_n_interactions_out_with_the_declared_schema(tmp_path, remote
     stats = json.loads((tmp_path / "ds" / "stats.json").read_text())
     assert stats["interactions"] == 12 and stats["tokens"]["calls"] == len(usage)
     assert set(stats["persona_distribution"]) == {f"p{i}" for i in range(6)}
+    # the chat exports, one file per split, hold every training row once, in chat format
+    training = table_rows(tmp_path / "ds", "training")
+    exported = {}
+    for split in ("train", "validation", "test"):
+        lines = (tmp_path / "ds" / "exports" / f"{split}.chat.jsonl").read_text().splitlines()
+        exported[split] = [json.loads(line) for line in lines]
+        assert len(lines) == sum(1 for r in training if r["split"] == split)
+        assert all(record["messages"][-1]["role"] == "assistant" for record in exported[split])
+    export_stats = json.loads((tmp_path / "ds" / "exports" / "statistics.json").read_text())
+    assert export_stats["samples"] == 12 and export_stats["personas"] == 6
+    assert export_stats["by_split"] == {split: len(records) for split, records in exported.items() if records}
+    assert export_stats["avg_turns"] == round(sum(r["num_turns"] for r in training) / 12, 3)
 
 
 def test_faults_are_absorbed_and_every_pair_is_done(tmp_path, remote_config, llm_server):
