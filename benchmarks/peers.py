@@ -5,6 +5,7 @@ Run by hand from the repository root (with the project installed):
     python benchmarks/peers.py                                  # 500 pairs, 64 in flight, 1.0 s and 0.1 s
     python benchmarks/peers.py --pairs 100 --latencies 0.1 --repeat 3
     python benchmarks/peers.py --peers curator data_designer   # also Curator and Data Designer (own venvs)
+    python benchmarks/peers.py --server-running                 # also personasim on a running Prefect server
 
 personasim runs first (`personasim run`, the whole command, against the latency server); its
 dataset gives the call plan: for every pair, the calls it made in order (rewrite, assistant,
@@ -13,7 +14,11 @@ user simulator, distractor). Each peer replays that plan against a fresh latency
 - `threads`: the original's design: a `ThreadPoolExecutor` of 20 workers, the synchronous
   client, one JSON file per interaction;
 - `curator` (bespokelabs-curator 0.1.31) and `data_designer` (data-designer 0.9.7), with
-  `--peers`: each turn one dataset of the pairs that have a call at that step.
+  `--peers`: each turn one dataset of the pairs that have a call at that step;
+- `personasim_server`, with `--server-running`: personasim again, with a Prefect server started
+  and ready before the clock starts (PREFECT_API_URL set, as when a user runs `prefect server
+  start`): what Prefect's own start-up costs the default run, measured apart (the server's CPU
+  and memory are not in this row; its flow runs send heartbeats, joined at exit).
 Runs are interleaved, `--repeat` of each; the table has the min and median wall, efficiency
 (calls x L / C over the wall, start-up included), calls/s, CPU ms per call, peak RSS, the time
 from start to the first call and from the last call to exit, and personasim's wall over each peer's.
@@ -35,7 +40,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import run_measured, server_stats, start_server, write_inputs  # noqa: E402 - the same harness
 
+from personasim.embedded_api import EmbeddedAPI  # noqa: E402 - the server `personasim run` starts for itself
+
 THREAD_WORKERS = 20
+OURS = ("personasim", "personasim_server")
 
 
 def call_plan(dataset: Path) -> list[list[str]]:
@@ -186,7 +194,8 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            if system == "personasim":
+            env = peer_env(system, work)
+            if system in OURS:
                 pairs_path, config_path = write_inputs(work, pairs, base_url, concurrency, None)
                 cmd = [sys.executable, "-m", "personasim", "run", "--input", str(pairs_path), "--output",
                        str(work / "ds"), "--config", str(config_path), "--max-concurrency", str(concurrency)]
@@ -198,9 +207,17 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
                        str(concurrency), str(work / "out.jsonl")]
             else:
                 cmd = [sys.executable, __file__, "--peer", "threads", str(plan_path), base_url, str(work / "out")]
-            started = time.time()
-            wall, cpu, rss, _, _ = run_measured(cmd, env=peer_env(system, work))
-            ended = time.time()
+            running = EmbeddedAPI() if system == "personasim_server" else None  # started and ready before the clock
+            if running is not None:
+                running.wait_ready(90)
+                env["PREFECT_API_URL"] = running.url
+            try:
+                started = time.time()
+                wall, cpu, rss, _, _ = run_measured(cmd, env=env)
+                ended = time.time()
+            finally:
+                if running is not None:
+                    running.stop()
             if system == "personasim" and plan_path is not None and not plan_path.exists():
                 plan_path.write_text(json.dumps(call_plan(work / "ds")))
         stats = server_stats(base_url)
@@ -244,11 +261,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--peers", nargs="*", choices=sorted(PEERS), default=[],
                         help="also these, each installed on first use into benchmarks/.venvs/NAME")
+    parser.add_argument("--server-running", action="store_true",
+                        help="also personasim with a Prefect server already running (PREFECT_API_URL set)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for latency in args.latencies:
             plan = Path(tmp) / f"plan-{latency}.json"
-            rows: dict[str, list[dict]] = {"personasim": [], "asyncio": [], "threads": [],
+            ours = ["personasim", *(["personasim_server"] if args.server_running else [])]
+            rows: dict[str, list[dict]] = {**{system: [] for system in ours}, "asyncio": [], "threads": [],
                                            **{peer: [] for peer in args.peers}}
             for _ in range(args.repeat):
                 for system in rows:  # interleaved: a slow spell of the machine hits every system alike

@@ -85,14 +85,15 @@ class Tally:
 GRACE_S = 5.0  # after a stop, how long pairs in flight may take before they are given up
 
 
-def run_pipeline(params: RunParameters, progress_id: UUID | None = None) -> dict[str, Any]:
-    """The work of a run: triage, recover, generate batches, write committed waves, publish statistics.
+def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UUID | None = None) -> dict[str, Any]:
+    """The work of a run: triage, recover, generate batches (tasks on `runner`, started), write
+    committed waves, publish statistics.
 
     A stop (Ctrl-C, SIGTERM, the budget) starts no new pair, lets pairs in flight finish for
     GRACE_S seconds, gives up the rest (they are redone by the next run) and commits what is done.
     """
     logger = get_run_logger()
-    workers = worker_processes(params.task_runner)
+    workers = worker_processes(params.task_runner, runner)
     config = with_worker_share(params.config(), workers)
     pairs = load_input(params.input_path, limit=params.limit)
     started = datetime.now(timezone.utc)
@@ -117,7 +118,8 @@ def run_pipeline(params: RunParameters, progress_id: UUID | None = None) -> dict
             size = params.batch_size(len(triage.todo))
             quality.preload()
             with show_progress(progress, enabled=params.show_progress):
-                _generate(run, triage.todo, size, params.wave(size), run_date, progress, tally, stop, progress_id)
+                _generate(run, runner, triage.todo, size, params.wave(size), run_date, progress, tally, stop,
+                          progress_id)
             stats, report = publish_statistics_task(run)
     finally:
         run.close()
@@ -142,10 +144,11 @@ def run_pipeline(params: RunParameters, progress_id: UUID | None = None) -> dict
     return summary
 
 
-def _generate(run: RunHandle, todo: list[Pair], size: int, wave_size: int, run_date: str, progress: RunProgress,
-              tally: Tally, stop: StopRequest, progress_id: UUID | None) -> None:
+def _generate(run: RunHandle, runner: TaskRunner[Any], todo: list[Pair], size: int, wave_size: int, run_date: str,
+              progress: RunProgress, tally: Tally, stop: StopRequest, progress_id: UUID | None) -> None:
     """Batches of pairs out as tasks; outcomes back into committed waves as the batches finish."""
-    batches = Completions([generate_task.submit(run, Sealed(todo[i:i + size])) for i in range(0, len(todo), size)])
+    batches = Completions([runner.submit(generate_task, {"run": run, "pairs": Sealed(todo[i:i + size])})
+                           for i in range(0, len(todo), size)])
     wave: list[Outcome] = []
     waves = 0
     while batches.pending:
@@ -177,15 +180,10 @@ def _task_runner(params: RunParameters) -> TaskRunner[Any]:
                              threads=max(threads, 4))
 
 
-@flow(name="pair-waves", log_prints=True)
-def _pair_waves(params: RunParameters, progress_id: UUID | None = None) -> dict[str, Any]:
-    with api_for_workers(params.task_runner):
-        return run_pipeline(params, progress_id)
-
-
 def _run(params: RunParameters) -> State[Any]:
-    """Check the input, wait for the dataset's turn, run the waves (a subflow: its task runner is
-    chosen per run), then put the artifacts and the final state on this flow run."""
+    """Check the input, wait for the dataset's turn, run the waves on the task runner the run's
+    parameters choose (started here, not by a subflow: one flow run per run, and none of a
+    subflow's start, states and heartbeats), then put the artifacts and the final state on the run."""
     try:
         load_input(params.input_path, limit=params.limit)  # a bad file or a conflicting pair: one line, no traceback
         params.config()
@@ -196,8 +194,8 @@ def _run(params: RunParameters) -> State[Any]:
     if params.run_name is None and context and context.flow and context.flow.name == "refresh-interactions":
         params = params.model_copy(update={"run_name": "refresh"})  # run ids say which flow made them
     progress_id = progress_artifact(params.dataset_root)
-    with dataset_turn(params.dataset_root):
-        summary = _pair_waves.with_options(task_runner=_task_runner(params))(params, progress_id)
+    with dataset_turn(params.dataset_root), _task_runner(params) as runner, api_for_workers(params.task_runner):
+        summary = run_pipeline(params, runner, progress_id)
     update_progress_artifact(progress_id, 100.0)
     publish_artifacts(summary)
     return final_state(summary, params.max_failure_ratio)

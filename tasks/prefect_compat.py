@@ -116,11 +116,9 @@ def on_embedded_api(url: str | None) -> Iterator[None]:
         yield
 
 
-def worker_processes(task_runner: str) -> int:
-    """How many processes of the current flow's task runner share the endpoints' rate limits."""
-    context = FlowRunContext.get()
-    runner: Any = context.task_runner if context else None
-    if task_runner == "dask" and runner is not None:
+def worker_processes(task_runner: str, runner: Any) -> int:
+    """How many processes of the run's task runner (started) share the endpoints' rate limits."""
+    if task_runner == "dask":
         return max(1, len(runner.client.scheduler_info(n_workers=-1)["workers"]))
     if task_runner == "ray":
         import ray
