@@ -246,8 +246,8 @@ def _run(args: argparse.Namespace) -> int:
     from personasim.flows.outcome import RunEnded, RunFailed
     from personasim.tasks.prefect_compat import on_embedded_api
 
-    quality.preload()  # what the statistics at the end need, imported while the embedded API boots
-    if api is not None:
+    if api is not None:  # on a running server, the flow preloads once its calls are in flight
+        quality.preload()  # what the statistics at the end need, imported while the embedded API boots
         api.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     with on_embedded_api(api.url if api is not None else None):
         state = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,

@@ -43,8 +43,7 @@ class _Distinct:
         self.words = 0
         self.pairs = 0
 
-    def add(self, text: str) -> None:
-        words = _WORD.findall(text.lower())
+    def add(self, words: list[str]) -> None:
         self.unigrams.update(words)
         self.bigrams.update(hash(pair) for pair in zip(words, words[1:], strict=False))
         self.words += len(words)
@@ -66,8 +65,8 @@ def preload() -> None:
 
 
 class _NearDuplicates:
-    """One MinHash of word 3-grams per conversation, updated message by message (3-grams within a
-    message), so no conversation's text is held; the permutations are shared by every sketch."""
+    """One MinHash of word 3-grams per conversation (3-grams within a message), updated a batch of
+    messages at a time, so no conversation's text is held; the permutations are shared by every sketch."""
 
     def __init__(self) -> None:
         from datasketch import MinHash  # half a second of imports (scipy): only when statistics are made
@@ -77,13 +76,12 @@ class _NearDuplicates:
         self._permutations, self._scheme = first.permutations, first.scheme
         self.sketches: dict[str, Any] = {}
 
-    def add(self, conversation: str, text: str) -> None:
+    def add(self, conversation: str, shingles: list[bytes]) -> None:
         sketch = self.sketches.get(conversation)
         if sketch is None:
             sketch = self.sketches[conversation] = self._minhash(
                 num_perm=_PERMUTATIONS, permutations=self._permutations, scheme=self._scheme)
-        words = _WORD.findall(text.lower())
-        sketch.update_batch([" ".join(words[i:i + 3]).encode() for i in range(max(1, len(words) - 2))])
+        sketch.update_batch(shingles)
 
     def rate(self) -> float:
         """The share of conversations with at least one other above NEAR_DUPLICATE (an LSH estimate)."""
@@ -135,11 +133,16 @@ class _MessageTally:
 
     def add(self, batch: pa.RecordBatch) -> None:
         roles = batch.column("role")
+        shingles: dict[str, list[bytes]] = {}  # per conversation: one sketch update per batch, not per message
         for conversation, role, content in zip(batch.column("interaction_id").to_pylist(), roles.to_pylist(),
                                                batch.column("content").to_pylist(), strict=True):
-            self.near_duplicates.add(conversation, content)
+            words = _WORD.findall(content.lower())
+            shingles.setdefault(conversation, []).extend(
+                " ".join(words[i:i + 3]).encode() for i in range(max(1, len(words) - 2)))
             if role in self.diversity:
-                self.diversity[role].add(content)
+                self.diversity[role].add(words)
+        for conversation, grams in shingles.items():
+            self.near_duplicates.add(conversation, grams)
         users = batch.filter(pc.equal(roles, "user"))
         assistants = batch.filter(pc.equal(roles, "assistant"))
         fell_back = pc.fill_null(pc.not_equal(users.column("noise_fallback"), ""), False)  # a reason says why
