@@ -40,8 +40,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import run_measured, server_stats, start_server, write_inputs  # noqa: E402 - the same harness
 
-from personasim.embedded_api import EmbeddedAPI  # noqa: E402 - the server `personasim run` starts for itself
-
 THREAD_WORKERS = 20
 OURS = ("personasim", "personasim_server")
 
@@ -207,8 +205,11 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
                        str(concurrency), str(work / "out.jsonl")]
             else:
                 cmd = [sys.executable, __file__, "--peer", "threads", str(plan_path), base_url, str(work / "out")]
-            running = EmbeddedAPI() if system == "personasim_server" else None  # started and ready before the clock
-            if running is not None:
+            running = None
+            if system == "personasim_server":  # the server `personasim run` would start, ready before the clock
+                from personasim.embedded_api import EmbeddedAPI  # not in the peers' own environments
+
+                running = EmbeddedAPI()
                 running.wait_ready(90)
                 env["PREFECT_API_URL"] = running.url
             try:
