@@ -182,8 +182,8 @@ def _task_runner(params: RunParameters) -> TaskRunner[Any]:
 
 def _run(params: RunParameters) -> State[Any]:
     """Check the input, wait for the dataset's turn, run the waves on the task runner the run's
-    parameters choose (started here, not by a subflow: one flow run per run, and none of a
-    subflow's start, states and heartbeats), then put the artifacts and the final state on the run."""
+    parameters choose (entered here: one flow run per run, no subflow to create, start and end),
+    then put the artifacts and the final state on the run."""
     try:
         load_input(params.input_path, limit=params.limit)  # a bad file or a conflicting pair: one line, no traceback
         params.config()

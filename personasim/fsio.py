@@ -25,6 +25,11 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def chunks(payload: bytes | Iterable[bytes]) -> Iterable[bytes]:
+    """A payload given whole or as chunks, as chunks (writers take either)."""
+    return [payload] if isinstance(payload, bytes) else payload
+
+
 def atomic_write_bytes(path: Path, payload: bytes | Iterable[bytes]) -> None:
     """Write to a hidden temp file beside `path`, fsync it, rename over `path`, fsync the directory.
 
@@ -32,7 +37,7 @@ def atomic_write_bytes(path: Path, payload: bytes | Iterable[bytes]) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as handle:
-            for chunk in [payload] if isinstance(payload, bytes) else payload:
+            for chunk in chunks(payload):
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())

@@ -109,12 +109,11 @@ class SampleCounts:
         self.turns = 0
         self.with_noise = 0
 
-    def add(self, sample: TrainingSample) -> TrainingSample:
+    def add(self, sample: TrainingSample) -> None:
         self.by_split[sample.split] += 1
         self.personas.add(sample.persona_id)
         self.turns += sample.num_turns
         self.with_noise += bool(sample.noisy_initial_queries)
-        return sample
 
     def summary(self) -> dict[str, Any]:
         samples = sum(self.by_split.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow.compute as pc
@@ -17,10 +18,18 @@ from personasim.dataset.rows import (
     training_sample,
     usage_rows,
 )
+from personasim.dataset.store import Dataset
 from personasim.records import Failure, Interaction, Outcome
 from personasim.report import write_report
 from personasim.tasks.prefect_compat import RunHandle, Sealed
-from personasim.training import SPLITS, SampleCounts, interaction_to_training_sample, jsonl_lines, jsonl_name
+from personasim.training import (
+    SPLITS,
+    SampleCounts,
+    TrainingSample,
+    interaction_to_training_sample,
+    jsonl_lines,
+    jsonl_name,
+)
 
 
 @task(name="write-wave", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
@@ -54,11 +63,19 @@ def publish_statistics_task(run: RunHandle) -> tuple[dict[str, Any], str]:
     stats = compute_statistics(dataset, run.config.pricing, run.config.spec.distractor)
     dataset.write_json("stats.json", stats)
     counts = SampleCounts()
-    for split in SPLITS:  # each split's file written as its rows are read, a batch at a time
-        rows = (row for batch in dataset.batches("training", where=pc.field("split") == split)
-                for row in batch.to_pylist())
+    for split in SPLITS:  # each split's file written as its rows are read
         dataset.write_file(f"exports/{jsonl_name(split, chat_format=True)}",
-                           jsonl_lines((counts.add(training_sample(row)) for row in rows), chat_format=True))
+                           jsonl_lines(_split_samples(dataset, split, counts), chat_format=True))
     dataset.write_json("exports/statistics.json", counts.summary())
     report, _ = write_report(dataset)
     return stats, report
+
+
+def _split_samples(dataset: Dataset, split: str, counts: SampleCounts) -> Iterator[TrainingSample]:
+    """A split's training samples, read a batch at a time (the partition filter reads only its
+    files) and counted on the way for the export's statistics."""
+    for batch in dataset.batches("training", where=pc.field("split") == split):
+        for row in batch.to_pylist():
+            sample = training_sample(row)
+            counts.add(sample)
+            yield sample

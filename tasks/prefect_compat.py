@@ -107,7 +107,7 @@ def on_embedded_api(url: str | None) -> Iterator[None]:
     server may have moved to another port while starting), and flow runs send no heartbeats:
     heartbeats let a server that outlives a run notice it crashed, and the embedded API ends with
     the run; each flow's heartbeat thread, joined in one-second steps, held the exit of every run
-    by up to a second per flow (the run and its subflow).
+    by up to a second.
     """
     if url is None:
         yield

@@ -27,7 +27,7 @@ from personasim.dataset import compact as compaction
 from personasim.dataset.object_store import ObjectInteractionStorage
 from personasim.dataset.schema import FAILURES, TABLES
 from personasim.errors import StorageError
-from personasim.fsio import atomic_write_bytes
+from personasim.fsio import atomic_write_bytes, chunks
 from personasim.interaction_generator.storage import InteractionStorage
 
 COMMITS = "_commits"
@@ -117,7 +117,7 @@ class Dataset:
             atomic_write_bytes(Path(path), payload)
         else:
             with self.fs.open_output_stream(path) as out:  # an object PUT is atomic
-                for chunk in [payload] if isinstance(payload, bytes) else payload:
+                for chunk in chunks(payload):
                     out.write(chunk)
 
     def _write_table(self, path: str, table: pa.Table) -> None:
