@@ -7,9 +7,7 @@ pairs (one engine call each), write committed waves as batches come back, publis
 from __future__ import annotations
 
 import math
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +17,8 @@ from prefect.context import FlowRunContext
 from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner
 
-from personasim.config import with_worker_share
-from personasim.dataset import Dataset, quality
+from personasim import head_start
+from personasim.dataset import quality
 from personasim.errors import PersonasimError
 from personasim.flows.outcome import final_state, progress_artifact, publish_artifacts
 from personasim.flows.parameters import (
@@ -44,20 +42,15 @@ from personasim.flows.parameters import (
 )
 from personasim.flows.queue import dataset_turn
 from personasim.flows.runners import build_task_runner
+from personasim.head_start import OpenRun
 from personasim.inputs import load_input
-from personasim.interrupt import StopRequest, stop_on_signals
+from personasim.interrupt import GRACE_S, StopRequest, stop_on_signals
 from personasim.progress import RunProgress, show_progress
 from personasim.records import Failure, Outcome, Pair
+from personasim.run_handle import RunHandle
 from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
-from personasim.tasks.prefect_compat import (
-    Completions,
-    RunHandle,
-    Sealed,
-    api_for_workers,
-    forget_result,
-    worker_processes,
-)
+from personasim.tasks.prefect_compat import Completions, Sealed, api_for_workers, forget_result, worker_processes
 
 
 @dataclass
@@ -82,9 +75,6 @@ class Tally:
             self.noised_turns += outcome.noised_turns
 
 
-GRACE_S = 5.0  # after a stop, how long pairs in flight may take before they are given up
-
-
 def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UUID | None = None) -> dict[str, Any]:
     """The work of a run: triage, recover, generate batches (tasks on `runner`, started), write
     committed waves, publish statistics.
@@ -93,18 +83,16 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
     GRACE_S seconds, gives up the rest (they are redone by the next run) and commits what is done.
     """
     logger = get_run_logger()
-    workers = worker_processes(params.task_runner, runner)
-    config = with_worker_share(params.config(), workers)
+    opened = head_start.claim(params)  # the command line's run, its pairs already in flight
+    workers = 1 if opened is not None else worker_processes(params.task_runner, runner)
     pairs = load_input(params.input_path, limit=params.limit)
-    started = datetime.now(timezone.utc)
-    run_id = f"{params.run_name or 'run'}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    run_date = f"{started:%Y-%m-%d}"
-    budget = params.max_cost if params.max_cost is not None else config.budget.max_cost_usd
-    run = RunHandle(run_id, config, params.dataset_root, -(-params.max_concurrency // workers),
-                    None if budget is None else budget / workers)
     tally = Tally()
+    if opened is None:
+        opened = OpenRun.open(params, workers)
+    run, budget, run_date = opened.run, opened.budget_usd, f"{opened.started:%Y-%m-%d}"
+    config, run_id = run.config, run.run_id
     try:
-        with Dataset(params.dataset_root).lock(), stop_on_signals(lambda: run.stop("interrupted")) as stop:
+        with stop_on_signals(lambda: run.stop("interrupted")) as stop:
             triage = prepare_task(run, Sealed(pairs), params.new_variant).value
             logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
                         run_id, len(pairs), len(triage.skipped), len(triage.recover), len(triage.todo))
@@ -122,7 +110,7 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
                           progress_id)
             stats, report = publish_statistics_task(run)
     finally:
-        run.close()
+        opened.close()
     for line in tally.failures:
         logger.warning("failed pair %s", line)
     books = progress.snapshot()

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit
-from personasim.flows.runners import TaskRunnerName
+
+TaskRunnerName = Literal["thread", "dask", "ray"]
 
 InputPath = Annotated[str, Field(min_length=1)]
 DatasetRoot = Annotated[str, Field(min_length=1)]

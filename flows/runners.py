@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from typing import Any, Literal
+from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from personasim.errors import ConfigError
+from personasim.flows.parameters import TaskRunnerName
 
-TaskRunnerName = Literal["thread", "dask", "ray"]
 _EXTRA = {"dask": ("prefect_dask", "DaskTaskRunner"), "ray": ("prefect_ray", "RayTaskRunner")}
 
 

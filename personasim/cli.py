@@ -22,6 +22,9 @@ from personasim.interrupt import INTERRUPTED
 if TYPE_CHECKING:
     from personasim.config import PersonasimConfig
     from personasim.dataset import Dataset
+    from personasim.embedded_api import EmbeddedAPI
+    from personasim.flows.parameters import RunParameters
+    from personasim.head_start import OpenRun
     from personasim.records import Pair
 
 console = Console(soft_wrap=True)  # a message is one line, whatever the terminal's width
@@ -224,40 +227,70 @@ def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
         raise ConfigError(f"a budget needs a price for every model; the config's pricing has none for {unpriced[0]}")
 
 
-def _run(args: argparse.Namespace) -> int:
-    for name, value in RUN_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    from personasim import embedded_api, watchdog
+def _parameters(args: argparse.Namespace) -> RunParameters:
+    """The flow's parameters from the command's options; a value the flow would refuse names its option."""
+    from pydantic import ValidationError
 
-    watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
-    api = embedded_api.start_unless_configured()  # boots while the inputs are read and checked
+    from personasim.flows.parameters import RunParameters
+
+    options = {name: getattr(args, name) for name in RunParameters.model_fields if hasattr(args, name)}
+    options.update(input_path=args.input, dataset_root=args.output, config_path=args.config)
     try:
-        config, pairs = _validate(args)
-        _preflight(args, config)
-    except BaseException:
-        if api is not None:
-            api.stop()
-        raise
+        return RunParameters(**options)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = "--" + str(error["loc"][0]).replace("_", "-") if error["loc"] else "options"
+        raise ConfigError(f"{option}: {error['msg']}") from None
+
+
+def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimConfig, pairs: int,
+          api: EmbeddedAPI | None) -> Any:
+    """Run the flow in this process, on the embedded API once it answers; its final state."""
     provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
-    console.print(f"[bold]personasim[/]: {len(pairs)} pairs from {args.input}, provider {provider}; "
+    console.print(f"[bold]personasim[/]: {pairs} pairs from {args.input}, provider {provider}; "
                   "starting the flow…")
     from personasim.dataset import quality
     from personasim.flows.generate import generate_interactions
-    from personasim.flows.outcome import RunEnded, RunFailed
     from personasim.tasks.prefect_compat import on_embedded_api
 
     if api is not None:  # on a running server, the flow preloads once its calls are in flight
         quality.preload()  # what the statistics at the end need, imported while the embedded API boots
         api.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
     with on_embedded_api(api.url if api is not None else None):
-        state = generate_interactions(input_path=args.input, dataset_root=args.output, config_path=args.config,
-                                      backend=args.backend, local_model=args.local_model,
-                                      run_name=args.run_name, seed=args.seed, max_concurrency=args.max_concurrency,
-                                      limit=args.limit, pairs_per_task=args.pairs_per_task,
-                                      wave_size=args.wave_size, task_runner=args.task_runner,
-                                      runner_address=args.runner_address, workers=args.workers,
-                                      max_cost=args.max_cost, new_variant=args.new_variant,
-                                      max_failure_ratio=args.max_failure_ratio, return_state=True)
+        return generate_interactions(**params.model_dump(), return_state=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    for name, value in RUN_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    from personasim import embedded_api, head_start, watchdog
+
+    watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
+    api = embedded_api.start_unless_configured()  # boots while the inputs are read and checked
+    opened: OpenRun | None = None
+    try:
+        config, pairs = _validate(args)
+        _preflight(args, config)
+        params = _parameters(args)
+        opened = head_start.begin(params, pairs)  # pairs in flight while Prefect is imported and its API boots
+    except BaseException:
+        if api is not None:
+            api.stop()
+        raise
+    try:
+        state = _flow(args, params, config, len(pairs), api)
+    except KeyboardInterrupt:
+        if opened is None or opened.owner != "command":
+            raise
+        stored = head_start.abandon(opened)
+        console.print(f"interrupted before the flow started: {stored} pairs done and stored (the next run writes "
+                      "them without a call), the rest not done; run the same command again to resume", highlight=False)
+        return INTERRUPTED
+    finally:
+        if opened is not None:  # a flow that failed before claiming it: pairs done stay stored
+            head_start.abandon(opened)
+    from personasim.flows.outcome import RunEnded, RunFailed
+
     result = state.result(raise_on_failure=False)
     if isinstance(result, BaseException) and not isinstance(result, RunEnded):
         raise result  # the run did not start: a one-line error below

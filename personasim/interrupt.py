@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 INTERRUPTED = 130  # the exit status of a process ended by Ctrl-C, as shells report it
+GRACE_S = 5.0  # after a stop, how long pairs in flight may take before they are given up
 
 
 class StopRequest:

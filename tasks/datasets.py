@@ -21,7 +21,8 @@ from personasim.dataset.rows import (
 from personasim.dataset.store import Dataset
 from personasim.records import Failure, Interaction, Outcome
 from personasim.report import write_report
-from personasim.tasks.prefect_compat import RunHandle, Sealed
+from personasim.run_handle import RunHandle
+from personasim.tasks.prefect_compat import Sealed
 from personasim.training import (
     SPLITS,
     SampleCounts,

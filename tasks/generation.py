@@ -13,10 +13,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 
-from personasim.dataset.identity import check_variant, record_variant
 from personasim.engine import Triage
 from personasim.records import Interaction, Outcome, Pair
-from personasim.tasks.prefect_compat import RunHandle, Sealed
+from personasim.run_handle import RunHandle
+from personasim.tasks.prefect_compat import Sealed
 
 
 @task(name="prepare-dataset", cache_policy=NO_CACHE, persist_result=False)
@@ -24,11 +24,7 @@ def prepare_task(run: RunHandle, pairs: Sealed[list[Pair]], new_variant: bool = 
     """Refuse another seed or spec unless asked for as a new variant; drop what a crashed wave left;
     sort the pairs into skip (in the dataset), recover (stored), generate."""
     with run.in_use():
-        dataset = run.dataset
-        check_variant(dataset, run.config.fingerprint(), run.config.seed, new_variant=new_variant)
-        dataset.prepare()
-        record_variant(dataset, run.config.fingerprint(), run.config.seed, run.config.spec.model_dump(mode="json"))
-        return Sealed(run.engine.triage(pairs.value, dataset.interaction_ids()))
+        return Sealed(run.prepare(pairs.value, new_variant))
 
 
 @task(name="recover-stored", cache_policy=NO_CACHE, persist_result=False)

@@ -7,8 +7,9 @@ to which task run and when waves are committed.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,6 +83,8 @@ class Engine:
         self.stopped: str | None = None  # why no new pair starts: "budget", "interrupted"
         self._aborted = False
         self._pool: ThreadPoolExecutor | None = None
+        self._started: dict[str, Future[Outcome | None]] = {}  # put in flight by `start`, not yet joined
+        self._started_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: PersonasimConfig, *, store: InteractionStore | None = None,
@@ -164,13 +167,37 @@ class Engine:
             self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="personasim-pair")
         return self._pool
 
+    def start(self, pairs: Sequence[Pair]) -> None:
+        """Put `pairs` in flight now, before anyone asks for their outcomes (a command-line run's
+        head start while Prefect's API boots). `run` joins them rather than starting them again;
+        `triage` counts them as to generate even once they are stored."""
+        with self._started_lock:
+            for pair in pairs:
+                interaction_id = self.interaction_id(pair)
+                if interaction_id not in self._started:
+                    self._started[interaction_id] = self.pool.submit(self.generate, pair)
+
+    def _join(self, pair: Pair) -> Future[Outcome | None] | None:
+        """The pair's future if `start` put it in flight and nobody joined it yet."""
+        with self._started_lock:
+            return self._started.pop(self.interaction_id(pair), None) if self._started else None
+
+    def settle(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the pairs `start` put in flight that nobody joined (once
+        stopped, those not begun end at once); how many of them are done and stored."""
+        with self._started_lock:
+            futures = list(self._started.values())
+        finished, _ = wait(futures, timeout)
+        return sum(1 for f in finished if not f.cancelled() and f.exception() is None
+                   and isinstance(f.result(), Interaction))
+
     def run(self, pairs: Sequence[Pair], *, pool: Executor | None = None,
             on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
         """The outcome of every pair that ran, in input order (once stopped, the rest do not start).
 
-        Pairs that failed for a transient reason go again, `retry.supplement_rounds` times, once
-        the others are done. A storage failure stops the batch at once (going on would pay for work
-        that cannot be kept).
+        Pairs `start` put in flight are joined, not started again. Pairs that failed for a
+        transient reason go again, `retry.supplement_rounds` times, once the others are done. A
+        storage failure stops the batch at once (going on would pay for work that cannot be kept).
         """
         rounds, reported = self.retry.supplement_rounds, set()
 
@@ -197,8 +224,11 @@ class Engine:
         futures: dict[Future[Outcome | None], int] = {}
         for index, pair in pairs:
             prior = earlier.get(index)
-            futures[(pool or self.pool).submit(self.generate, pair, None,
-                                               prior if isinstance(prior, Failure) else None)] = index
+            future = self._join(pair) if prior is None else None
+            if future is None:
+                future = (pool or self.pool).submit(self.generate, pair, None,
+                                                    prior if isinstance(prior, Failure) else None)
+            futures[future] = index
         outcomes: dict[int, Outcome] = {}
         try:
             for future in as_completed(futures):
@@ -222,8 +252,11 @@ class Engine:
     # -- stored work ----------------------------------------------------------------------------
     def triage(self, pairs: Iterable[Pair], in_dataset: set[str]) -> Triage:
         """Pairs whose interaction is in the dataset are skipped; stored ones are recovered, not
-        regenerated; the rest are to generate, longest conversations first."""
+        regenerated, unless this engine started them (`run` joins those); the rest are to generate,
+        longest conversations first."""
         stored = set(self.store.ids()) if self.store is not None else set()
+        with self._started_lock:
+            stored -= self._started.keys()
         skipped, recover, todo = [], [], []
         for pair in pairs:
             interaction_id = self.interaction_id(pair)
@@ -241,9 +274,13 @@ class Engine:
         return [self.store.load_interaction(i) for i in interaction_ids]
 
     def close(self) -> None:
-        """Let the pair pool's threads and the clients' connections (and a local model server) go."""
+        """Let the pair pool's threads and the clients' connections (and a local model server) go.
+        Started pairs nobody joined and not yet begun are dropped (a rerun does them); those begun
+        finish and are stored."""
+        with self._started_lock:
+            self._started.clear()
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self.clients.close()
 

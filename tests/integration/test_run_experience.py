@@ -5,8 +5,10 @@ import collections
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +61,14 @@ def test_the_budget_stops_new_pairs_commits_the_rest_and_a_rerun_resumes(tmp_pat
     assert len(ids) == 30 and set(ids.values()) == {1}
 
 
+def watch_stderr(proc):
+    """The process's stderr lines, collected as they come (a thread reads the pipe)."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    return lines, reader
+
+
 def test_ctrl_c_with_calls_in_flight_commits_and_exits_130_quickly_then_the_rerun_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-run")
     pairs = write_pairs(tmp_path / "pairs.jsonl", 96)
@@ -67,14 +77,17 @@ def test_ctrl_c_with_calls_in_flight_commits_and_exits_130_quickly_then_the_reru
         proc = subprocess.Popen(command("run", "--input", pairs, "--output", tmp_path / "ds", "--config", cfg,
                                         "--max-concurrency", "32"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        errors, reader = watch_stderr(proc)
         store = tmp_path / "ds" / "_store"
         deadline = time.monotonic() + 120
-        while len(list(store.glob("ix-*.json"))) < 8 and time.monotonic() < deadline:
+        while (len(list(store.glob("ix-*.json"))) < 8 or not any("progress:" in line for line in errors)) \
+                and time.monotonic() < deadline:  # the flow has the run: its progress is out
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - interrupted
+        out = proc.communicate(timeout=60)[0]
+        reader.join(10)
+        took, err = time.monotonic() - interrupted, "".join(errors)
         assert proc.returncode == 130, out[-2000:] + err[-2000:]
         assert took < 15, took
         assert "Traceback" not in out + err and out.count("interrupted:") == 1
@@ -87,6 +100,47 @@ def test_ctrl_c_with_calls_in_flight_commits_and_exits_130_quickly_then_the_reru
     ids = collections.Counter(interactions(tmp_path / "ds").column("interaction_id").to_pylist())
     assert len(ids) == 96 and set(ids.values()) == {1}
     print(f"Ctrl-C to exit: {took:.1f} s with 32 calls in flight at 1 s latency; {done} pairs committed")
+
+
+def test_pairs_start_before_prefect_answers_and_ctrl_c_then_keeps_them_for_the_rerun(tmp_path, monkeypatch):
+    """The command puts its pairs in flight while Prefect's API boots; here the configured API never
+    answers, so Ctrl-C comes before the flow: pairs done stay stored, and the rerun writes them
+    without a call, once each, with what the first command paid on the books."""
+    monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-run")
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 40)
+    with socket.socket() as silent, FakeOpenAIServer(latency=0.2) as server:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections are taken by the kernel, never answered
+        cfg = write_config(tmp_path / "c.yaml", {"seed": 1, **server_config(server.base_url), "pricing": PRICES})
+        run = command("run", "--input", pairs, "--output", tmp_path / "ds", "--config", cfg, "--max-concurrency", "4",
+                      "--summary-json", tmp_path / "s.json")
+        env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/api"}
+        proc = subprocess.Popen(run, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        store = tmp_path / "ds" / "_store"
+        deadline = time.monotonic() + 60
+        while len(list(store.glob("ix-*.json"))) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - interrupted
+        assert proc.returncode == 130, out[-2000:] + err[-2000:]
+        assert took < 10 and "Traceback" not in out + err, (took, err[-2000:])
+        said = [line for line in out.splitlines() if line.startswith("interrupted before the flow started:")]
+        assert len(said) == 1, out
+        stored = int(said[0].split(":")[1].split()[0])
+        assert stored == len(list(store.glob("ix-*.json"))) >= 3 and not (tmp_path / "ds" / "interactions").exists()
+        first_calls = server.stats.ok
+
+        again = subprocess.run(run, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        summary = json.loads((tmp_path / "s.json").read_text())
+        assert summary["recovered"] == stored and summary["done"] == 40
+        assert summary["llm_calls"] == server.stats.ok - first_calls  # the stored pairs: no call again
+    ids = collections.Counter(interactions(tmp_path / "ds").column("interaction_id").to_pylist())
+    assert len(ids) == 40 and set(ids.values()) == {1}
+    spent = json.loads((tmp_path / "ds" / "stats.json").read_text())["spent"]
+    assert spent["calls"] > summary["llm_calls"]  # what the interrupted command paid is counted too
 
 
 def test_the_estimate_calibrated_on_a_first_part_is_within_20_percent_of_what_the_rest_costs(tmp_path, server):

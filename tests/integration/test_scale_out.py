@@ -197,15 +197,15 @@ def test_cluster_options_that_would_be_ignored_are_refused(options):
 def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path, monkeypatch):
     import pickle
 
-    from personasim.tasks import prefect_compat as compat
+    from personasim import run_handle
 
     config = load_config(None)
 
     def arrive(name):
         """A run's handle as a worker process receives it with a task: pickled."""
-        return pickle.loads(pickle.dumps(compat.RunHandle(name, config, str(tmp_path / name), 2)))
+        return pickle.loads(pickle.dumps(run_handle.RunHandle(name, config, str(tmp_path / name), 2)))
 
-    monkeypatch.setattr(compat, "IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(run_handle, "IDLE_SECONDS", 0.0)
     old = arrive("old")
     old_pool = old.engine.pool
     busy = arrive("busy")
@@ -214,13 +214,13 @@ def test_a_worker_lets_go_of_runs_idle_for_long_but_never_of_one_in_use(tmp_path
             busy_engine = busy.engine
             assert arrive("busy") is busy and busy.engine is busy_engine  # one engine per run and process
             arrive("new")
-            assert "old" not in compat._worker_runs  # idle: its clients closed, its pool shut down
+            assert "old" not in run_handle._worker_runs  # idle: its clients closed, its pool shut down
             with pytest.raises(RuntimeError):
                 old_pool.submit(print)
-            assert compat._worker_runs["busy"] is busy  # in use by a task: kept
+            assert run_handle._worker_runs["busy"] is busy  # in use by a task: kept
     finally:
         for name in ("busy", "new"):
-            compat._worker_runs.pop(name).close()
+            run_handle._worker_runs.pop(name).close()
 
 
 @pytest.mark.slow

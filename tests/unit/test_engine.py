@@ -37,6 +37,33 @@ def test_triage_recovers_what_is_stored_and_skips_what_is_in_the_dataset(tmp_pat
     assert engine.recover(triage.recover) == first[1:]  # read back whole, usage included
 
 
+def test_pairs_started_ahead_are_joined_once_never_generated_twice(tmp_path):
+    engine = Engine.from_config(load_config({"seed": 1}), store=InteractionStorage(tmp_path), concurrency=2)
+    todo = pairs(6)
+    engine.start(todo)
+    engine.start(todo[:3])  # started again: still once
+    assert engine.settle(60) == 6  # done and stored, nobody has asked for them yet
+    calls = len(engine.spent.records())
+    triage = engine.triage(todo, in_dataset=set())
+    assert triage.recover == [] and len(triage.todo) == 6  # stored, but this engine's own: joined, not recovered
+    outcomes = engine.run(todo[:4])
+    assert len(engine.spent.records()) == calls  # joined: no call made again
+    assert [ix.persona_id for ix in outcomes] == ["p0", "p1", "p2", "p3"]
+    assert sorted(engine.triage(todo, in_dataset=set()).recover) == sorted(ix.interaction_id for ix in outcomes)
+    assert len(engine.run(todo[4:])) == 2 and len(engine.spent.records()) == calls
+    assert {u.interaction_id for u in engine.spent.records()} == {engine.interaction_id(p) for p in todo}
+
+
+def test_a_stopped_engine_begins_none_of_the_pairs_started_ahead(tmp_path):
+    store = InteractionStorage(tmp_path)
+    engine = Engine.from_config(load_config({"seed": 1}), store=store, concurrency=1)
+    engine.stop("interrupted")  # nothing begins
+    engine.start(pairs(4))
+    assert engine.settle(10) == 0
+    engine.close()
+    assert store.ids() == [] and engine.spent.records() == []
+
+
 def test_the_longest_conversations_start_first_and_outcomes_keep_the_input_order():
     engine = Engine.from_config(load_config({"seed": 3}), concurrency=1)  # one pair at a time: starts in order
     batch = pairs(12)
