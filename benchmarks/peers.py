@@ -6,6 +6,7 @@ Run by hand from the repository root (with the project installed):
     python benchmarks/peers.py --pairs 100 --latencies 0.1 --repeat 3
     python benchmarks/peers.py --peers curator data_designer   # also Curator and Data Designer (own venvs)
     python benchmarks/peers.py --server-running                 # also personasim on a running Prefect server
+    python benchmarks/peers.py --library                        # also personasim's library alone (no Prefect)
 
 personasim runs first (`personasim run`, the whole command, against the latency server); its
 dataset gives the call plan: for every pair, the calls it made in order (rewrite, assistant,
@@ -18,7 +19,10 @@ user simulator, distractor). Each peer replays that plan against a fresh latency
 - `personasim_server`, with `--server-running`: personasim again, with a Prefect server started
   and ready before the clock starts (PREFECT_API_URL set, as when a user runs `prefect server
   start`): what Prefect's own start-up costs the default run, measured apart (the server's CPU
-  and memory are not in this row; its flow runs send heartbeats, joined at exit).
+  and memory are not in this row; its flow runs send heartbeats, joined at exit);
+- `personasim_library`, with `--library`: the same pairs through personasim's library
+  (`InteractionGenerator.generate_interactions_batch`, C pairs at once, each interaction stored as
+  it is done): the engine alone, without Prefect, the Parquet datasets and their statistics.
 Runs are interleaved, `--repeat` of each; the table has the min and median wall, efficiency
 (calls x L / C over the wall, start-up included), calls/s, CPU ms per call, peak RSS, the time
 from start to the first call and from the last call to exit, and personasim's wall over each peer's.
@@ -41,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import run_measured, server_stats, start_server, write_inputs  # noqa: E402 - the same harness
 
 THREAD_WORKERS = 20
-OURS = ("personasim", "personasim_server")
+OURS = ("personasim", "personasim_server", "personasim_library")
 
 
 def call_plan(dataset: Path) -> list[list[str]]:
@@ -84,6 +88,17 @@ def peer_asyncio(plan_path: str, base_url: str, concurrency: int, out: str) -> N
         await client.close()
 
     asyncio.run(main())
+
+
+def library_run(pairs_path: str, config_path: str, concurrency: int, store: str) -> None:
+    """personasim's library on the pairs of the run: the engine alone (imported here: the peers'
+    environments have no personasim)."""
+    from personasim.interaction_generator import InteractionGenerator, InteractionStorage
+
+    with open(pairs_path) as handle:
+        rows = [json.loads(line) for line in handle]
+    InteractionGenerator.from_config(config_path).generate_interactions_batch(
+        rows, show_progress=False, max_workers=concurrency, storage=InteractionStorage(store))
 
 
 def peer_threads(plan_path: str, base_url: str, out: str) -> None:
@@ -197,6 +212,9 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
                 pairs_path, config_path = write_inputs(work, pairs, base_url, concurrency, None)
                 cmd = [sys.executable, "-m", "personasim", "run", "--input", str(pairs_path), "--output",
                        str(work / "ds"), "--config", str(config_path), "--max-concurrency", str(concurrency)]
+                if system == "personasim_library":
+                    cmd = [sys.executable, __file__, "--library", str(pairs_path), str(config_path), str(concurrency),
+                           str(work / "store")]
             elif system == "asyncio":
                 cmd = [sys.executable, __file__, "--peer", "asyncio", str(plan_path), base_url, str(concurrency),
                        str(work / "out.jsonl")]
@@ -246,6 +264,9 @@ def table(latency: float, rows: dict[str, list[dict]]) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--library":
+        library_run(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--peer":
         if sys.argv[2] == "asyncio":
             peer_asyncio(sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
@@ -264,11 +285,14 @@ def main() -> None:
                         help="also these, each installed on first use into benchmarks/.venvs/NAME")
     parser.add_argument("--server-running", action="store_true",
                         help="also personasim with a Prefect server already running (PREFECT_API_URL set)")
+    parser.add_argument("--library", action="store_true",
+                        help="also personasim's library alone: the engine without Prefect or the datasets")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for latency in args.latencies:
             plan = Path(tmp) / f"plan-{latency}.json"
-            ours = ["personasim", *(["personasim_server"] if args.server_running else [])]
+            ours = ["personasim", *(["personasim_server"] if args.server_running else []),
+                    *(["personasim_library"] if args.library else [])]
             rows: dict[str, list[dict]] = {**{system: [] for system in ours}, "asyncio": [], "threads": [],
                                            **{peer: [] for peer in args.peers}}
             for _ in range(args.repeat):
