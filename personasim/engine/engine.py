@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
@@ -83,8 +84,11 @@ class Engine:
         self.stopped: str | None = None  # why no new pair starts: "budget", "interrupted"
         self._aborted = False
         self._pool: ThreadPoolExecutor | None = None
-        self._started: dict[str, Future[Outcome | None]] = {}  # put in flight by `start`, not yet joined
-        self._started_lock = threading.Lock()
+        # `start`: pairs waiting for a slot, and pairs in the pool nobody joined yet (by interaction id)
+        self._waiting: dict[str, Pair] = {}
+        self._started: dict[str, Future[Outcome | None]] = {}
+        self._feeding = 0  # `start`'s pairs in the pool, joined or not
+        self._started_lock = threading.RLock()  # a done callback may run at once, in the thread holding it
 
     @classmethod
     def from_config(cls, config: PersonasimConfig, *, store: InteractionStore | None = None,
@@ -168,28 +172,59 @@ class Engine:
         return self._pool
 
     def start(self, pairs: Sequence[Pair]) -> None:
-        """Put `pairs` in flight now, before anyone asks for their outcomes (a command-line run's
-        head start while Prefect's API boots). `run` joins them rather than starting them again;
-        `triage` counts them as to generate even once they are stored."""
+        """Put `pairs` in flight now, in this order, before anyone asks for their outcomes (a
+        command-line run's head start while Prefect's API boots). `run` joins them rather than
+        starting them again; `triage` counts them as to generate even once they are stored. Only
+        `concurrency` of them are in the pool at a time: the rest wait as pairs, not as futures
+        (a queued future costs 2 KB; 100k pairs would hold 200 MB)."""
         with self._started_lock:
             for pair in pairs:
                 interaction_id = self.interaction_id(pair)
                 if interaction_id not in self._started:
-                    self._started[interaction_id] = self.pool.submit(self.generate, pair)
+                    self._waiting.setdefault(interaction_id, pair)
+            self._feed()
+
+    def _feed(self) -> None:
+        """Waiting pairs into the pool while it has a free slot for them (the lock held); once stopped, none."""
+        if self.stopped is not None:
+            self._waiting.clear()
+        while self._waiting and self._feeding < self.concurrency:
+            interaction_id = next(iter(self._waiting))
+            future = self.pool.submit(self.generate, self._waiting.pop(interaction_id))
+            self._started[interaction_id] = future
+            self._feeding += 1
+            future.add_done_callback(self._fed)
+
+    def _fed(self, _: Future[Outcome | None]) -> None:
+        with self._started_lock:
+            self._feeding -= 1
+            self._feed()
 
     def _join(self, pair: Pair) -> Future[Outcome | None] | None:
-        """The pair's future if `start` put it in flight and nobody joined it yet."""
+        """The pair's future if `start` put it in the pool and nobody joined it yet; a pair still
+        waiting is taken back (None: the caller starts it)."""
         with self._started_lock:
-            return self._started.pop(self.interaction_id(pair), None) if self._started else None
+            if not self._started and not self._waiting:
+                return None
+            interaction_id = self.interaction_id(pair)
+            self._waiting.pop(interaction_id, None)
+            return self._started.pop(interaction_id, None)
 
     def settle(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for the pairs `start` put in flight that nobody joined (once
         stopped, those not begun end at once); how many of them are done and stored."""
-        with self._started_lock:
-            futures = list(self._started.values())
-        finished, _ = wait(futures, timeout)
-        return sum(1 for f in finished if not f.cancelled() and f.exception() is None
-                   and isinstance(f.result(), Interaction))
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._started_lock:
+                if self.stopped is not None:
+                    self._waiting.clear()
+                futures, waiting = list(self._started.values()), bool(self._waiting)
+            finished, unfinished = wait(futures, max(0.0, deadline - time.monotonic()))
+            if not (waiting or unfinished) or time.monotonic() >= deadline:
+                return sum(1 for f in finished if not f.cancelled() and f.exception() is None
+                           and isinstance(f.result(), Interaction))
+            if not unfinished:
+                time.sleep(0.01)  # the last one's callback is putting the next waiting pair in the pool
 
     def run(self, pairs: Sequence[Pair], *, pool: Executor | None = None,
             on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
@@ -278,6 +313,7 @@ class Engine:
         Started pairs nobody joined and not yet begun are dropped (a rerun does them); those begun
         finish and are stored."""
         with self._started_lock:
+            self._waiting.clear()
             self._started.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
