@@ -96,7 +96,7 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
             triage = prepare_task(run, Sealed(pairs), params.new_variant).value
             logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
                         run_id, len(pairs), len(triage.skipped), len(triage.recover), len(triage.todo))
-            progress = RunProgress(len(triage.todo) + len(triage.recover), config.pricing)
+            progress = RunProgress(len(triage.todo) + len(triage.recover), config.pricing, opened.clock)
             if triage.recover:
                 recovered: list[Outcome] = list(recover_task(run, Sealed(triage.recover)).value)
                 write_wave_task(run, f"{run_id}-recovered", run_date, Sealed(recovered))

@@ -15,6 +15,7 @@ Plain Python: this runs before Prefect is imported.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ class OpenRun:
     params: RunParameters
     run: RunHandle
     started: datetime
+    clock: float  # time.monotonic() when it was opened: the run's elapsed time counts from here
     budget_usd: float | None  # the whole run's; each of `workers` processes gets its share
     lock: ExitStack
     owner: Literal["command", "flow", "nobody"] = "command"  # a flow closes a run it claimed
@@ -49,7 +51,7 @@ class OpenRun:
                         -(-params.max_concurrency // workers), None if budget is None else budget / workers)
         lock = ExitStack()
         lock.enter_context(Dataset(params.dataset_root).lock())
-        return cls(params, run, started, budget, lock)
+        return cls(params, run, started, time.monotonic(), budget, lock)
 
     def close(self) -> None:
         """The run's engine stops (pairs nobody joined are dropped, those begun are stored) and the

@@ -59,11 +59,13 @@ class Snapshot:
 class RunProgress:
     """Counts of a run, fed with each outcome (its calls included) as it comes back."""
 
-    def __init__(self, total: int, pricing: Mapping[str, PriceConfig] | None = None) -> None:
+    def __init__(self, total: int, pricing: Mapping[str, PriceConfig] | None = None,
+                 started: float | None = None) -> None:
+        """`started`: when the run's pairs began (time.monotonic()), if before now."""
         self.total = total
         self.pricing = pricing or {}
         self._lock = threading.Lock()
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
         self._done = self._failed = self._calls = self._input = self._output = 0
         self._cost = 0.0
 

@@ -53,6 +53,8 @@ def test_the_budget_stops_new_pairs_commits_the_rest_and_a_rerun_resumes(tmp_pat
     assert 0.05 <= summary["cost_usd"] < 0.05 + 2 * summary["cost_usd"] / max(1, summary["done"])  # in flight only
     assert interactions(tmp_path / "ds").num_rows == summary["done"]
     assert "progress:" in run.stderr  # not a terminal: plain progress lines
+    # the run's time counts from its first pair (started before Prefect's API answered), not from the flow
+    assert summary["elapsed_s"] >= server.stats.last_at - server.stats.first_at
 
     again = subprocess.run(command("run", "--input", pairs, "--output", tmp_path / "ds", "--config", cfg,
                                    "--max-concurrency", "4"), capture_output=True, text=True, timeout=300)
