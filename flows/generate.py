@@ -83,13 +83,11 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
     GRACE_S seconds, gives up the rest (they are redone by the next run) and commits what is done.
     """
     logger = get_run_logger()
-    opened = head_start.claim(params)  # the command line's run, its pairs already in flight
-    workers = 1 if opened is not None else worker_processes(params.task_runner, runner)
     pairs = load_input(params.input_path, limit=params.limit)
     tally = Tally()
-    if opened is None:
-        opened = OpenRun.open(params, workers)
-    run, budget, run_date = opened.run, opened.budget_usd, f"{opened.started:%Y-%m-%d}"
+    # the command line's run, its pairs already in flight; else opened here
+    opened = head_start.claim(params) or OpenRun.open(params, worker_processes(params.task_runner, runner))
+    run, workers, budget, run_date = opened.run, opened.workers, opened.budget_usd, f"{opened.started:%Y-%m-%d}"
     config, run_id = run.config, run.run_id
     try:
         with stop_on_signals(lambda: run.stop("interrupted")) as stop:

@@ -37,6 +37,7 @@ class OpenRun:
     run: RunHandle
     started: datetime
     clock: float  # time.monotonic() when it was opened: the run's elapsed time counts from here
+    workers: int  # processes that share the endpoints' limits and the budget
     budget_usd: float | None  # the whole run's; each of `workers` processes gets its share
     lock: ExitStack
     owner: Literal["command", "flow", "nobody"] = "command"  # a flow closes a run it claimed
@@ -51,7 +52,7 @@ class OpenRun:
                         -(-params.max_concurrency // workers), None if budget is None else budget / workers)
         lock = ExitStack()
         lock.enter_context(Dataset(params.dataset_root).lock())
-        return cls(params, run, started, time.monotonic(), budget, lock)
+        return cls(params, run, started, time.monotonic(), workers, budget, lock)
 
     def close(self) -> None:
         """The run's engine stops (pairs nobody joined are dropped, those begun are stored) and the
@@ -88,13 +89,12 @@ def claim(params: RunParameters) -> OpenRun | None:
     none (a deployment run, the library) or it was opened for other parameters (it is closed)."""
     with _waiting_lock:
         opened = _waiting.pop(params.dataset_root, None)
-        if opened is None or opened.params != params:
-            claimed = None
-        else:
-            opened.owner, claimed = "flow", opened
-    if opened is not None and claimed is None:
+        if opened is not None and opened.params == params:
+            opened.owner = "flow"
+            return opened
+    if opened is not None:
         abandon(opened)
-    return claimed
+    return None
 
 
 def abandon(opened: OpenRun) -> int:

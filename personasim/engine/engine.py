@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,7 +87,9 @@ class Engine:
         self._waiting: dict[str, Pair] = {}
         self._started: dict[str, Future[Outcome | None]] = {}
         self._feeding = 0  # `start`'s pairs in the pool, joined or not
-        self._started_lock = threading.RLock()  # a done callback may run at once, in the thread holding it
+        # guards the three above; notified as each of those pairs ends. Reentrant: a done callback
+        # may run at once, in the thread that holds it
+        self._feeder = threading.Condition(threading.RLock())
 
     @classmethod
     def from_config(cls, config: PersonasimConfig, *, store: InteractionStore | None = None,
@@ -177,7 +178,7 @@ class Engine:
         starting them again; `triage` counts them as to generate even once they are stored. Only
         `concurrency` of them are in the pool at a time: the rest wait as pairs, not as futures
         (a queued future costs 2 KB; 100k pairs would hold 200 MB)."""
-        with self._started_lock:
+        with self._feeder:
             for pair in pairs:
                 interaction_id = self.interaction_id(pair)
                 if interaction_id not in self._started:
@@ -196,14 +197,15 @@ class Engine:
             future.add_done_callback(self._fed)
 
     def _fed(self, _: Future[Outcome | None]) -> None:
-        with self._started_lock:
+        with self._feeder:
             self._feeding -= 1
             self._feed()
+            self._feeder.notify_all()
 
     def _join(self, pair: Pair) -> Future[Outcome | None] | None:
         """The pair's future if `start` put it in the pool and nobody joined it yet; a pair still
         waiting is taken back (None: the caller starts it)."""
-        with self._started_lock:
+        with self._feeder:
             if not self._started and not self._waiting:
                 return None
             interaction_id = self.interaction_id(pair)
@@ -211,20 +213,15 @@ class Engine:
             return self._started.pop(interaction_id, None)
 
     def settle(self, timeout: float) -> int:
-        """Wait up to `timeout` seconds for the pairs `start` put in flight that nobody joined (once
-        stopped, those not begun end at once); how many of them are done and stored."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._started_lock:
-                if self.stopped is not None:
-                    self._waiting.clear()
-                futures, waiting = list(self._started.values()), bool(self._waiting)
-            finished, unfinished = wait(futures, max(0.0, deadline - time.monotonic()))
-            if not (waiting or unfinished) or time.monotonic() >= deadline:
-                return sum(1 for f in finished if not f.cancelled() and f.exception() is None
-                           and isinstance(f.result(), Interaction))
-            if not unfinished:
-                time.sleep(0.01)  # the last one's callback is putting the next waiting pair in the pool
+        """Wait up to `timeout` seconds for the pairs `start` put in flight (once stopped, those not
+        begun end at once); how many of those nobody joined are done and stored."""
+        with self._feeder:
+            if self.stopped is not None:
+                self._waiting.clear()
+            self._feeder.wait_for(lambda: not self._waiting and not self._feeding, timeout)
+            futures = list(self._started.values())
+        return sum(1 for f in futures if f.done() and not f.cancelled() and f.exception() is None
+                   and isinstance(f.result(), Interaction))
 
     def run(self, pairs: Sequence[Pair], *, pool: Executor | None = None,
             on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
@@ -290,7 +287,7 @@ class Engine:
         regenerated, unless this engine started them (`run` joins those); the rest are to generate,
         longest conversations first."""
         stored = set(self.store.ids()) if self.store is not None else set()
-        with self._started_lock:
+        with self._feeder:
             stored -= self._started.keys()
         skipped, recover, todo = [], [], []
         for pair in pairs:
@@ -312,7 +309,7 @@ class Engine:
         """Let the pair pool's threads and the clients' connections (and a local model server) go.
         Started pairs nobody joined and not yet begun are dropped (a rerun does them); those begun
         finish and are stored."""
-        with self._started_lock:
+        with self._feeder:
             self._waiting.clear()
             self._started.clear()
         if self._pool is not None:
