@@ -48,12 +48,8 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
         # One task at a time per worker process: with several, task runs starting at once in one
         # worker deadlocked there, intermittently, inside Prefect's client set-up (SSL context
         # creation under the GIL); seen in ~1 of 10 runs. Pairs still run `pairs_per_task` at once.
-        # Its workers log below CRITICAL only about the cluster itself: when it is stopped at the end,
-        # a worker's heartbeat may meet the scheduler already gone and log a traceback (a race in
-        # distributed's shutdown, seen on a loaded machine); a task that fails still fails its run.
         return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": 1,
-                                      "processes": True, "dashboard_address": None,
-                                      "silence_logs": logging.CRITICAL})
+                                      "processes": True, "dashboard_address": None})
     init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers), "include_dashboard": False,
                                                 "logging_level": logging.WARNING}
     return runner(address=address, init_kwargs=init)
