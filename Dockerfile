@@ -10,4 +10,6 @@ COPY configs configs
 COPY datasets datasets
 COPY prefect.yaml ./
 RUN pip install --no-cache-dir '.[dask]'
-ENV PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1
+# Dask workers started from this image run without the profiler that can deadlock a worker on
+# Python 3.11 (python/cpython#116969; see flows/runners.py)
+ENV PREFECT_SERVER_ANALYTICS_ENABLED=false DO_NOT_TRACK=1 DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False

@@ -41,7 +41,7 @@ from personasim.flows.parameters import (
     Workers,
 )
 from personasim.flows.queue import dataset_turn
-from personasim.flows.runners import build_task_runner
+from personasim.flows.runners import build_task_runner, profiling_workers
 from personasim.head_start import OpenRun
 from personasim.inputs import load_input
 from personasim.interrupt import GRACE_S, StopRequest, stop_on_signals
@@ -181,6 +181,11 @@ def _run(params: RunParameters) -> State[Any]:
         params = params.model_copy(update={"run_name": "refresh"})  # run ids say which flow made them
     progress_id = progress_artifact(params.dataset_root)
     with dataset_turn(params.dataset_root), _task_runner(params) as runner, api_for_workers(params.task_runner):
+        if profiling := profiling_workers(params.task_runner, runner):
+            get_run_logger().warning(
+                "%d Dask worker(s) (%s) run the profiler that can deadlock a worker on Python 3.11 "
+                "(python/cpython#116969); start them with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
+                len(profiling), ", ".join(profiling[:3]))
         summary = run_pipeline(params, runner, progress_id)
     update_progress_artifact(progress_id, 100.0)
     publish_artifacts(summary)

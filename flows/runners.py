@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -17,6 +18,20 @@ from personasim.errors import ConfigError
 from personasim.flows.parameters import TaskRunnerName
 
 _EXTRA = {"dask": ("prefect_dask", "DaskTaskRunner"), "ray": ("prefect_ray", "RayTaskRunner")}
+
+# A Dask worker's statistical profiler calls sys._current_frames() every 10 ms from its event loop.
+# On CPython 3.11 that call can deadlock the whole process against another thread (a lock-order
+# inversion between the GIL and the runtime's thread list when the garbage collector runs inside
+# it: python/cpython#116969, dask/distributed#8616; fixed in 3.12, not in 3.11): a worker froze
+# with its batch of pairs half done, in about 1 of 70 runs. personasim never reads the profiles.
+def worker_config() -> dict[str, Any]:
+    """This process's Dask config with the workers' profiler off, whole (a Nanny merges the config
+    it is given over its own one top-level key at a time)."""
+    import dask
+
+    merged: dict[str, Any] = dask.config.merge(dask.config.config, {"distributed": {"worker": {"profile": {
+        "enabled": False}}}})
+    return merged
 
 
 def runner_class(name: str) -> type[Any]:
@@ -45,11 +60,25 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
     if name == "dask":
         if address:
             return runner(address=address)
-        # One task at a time per worker process: with several, task runs starting at once in one
-        # worker deadlocked there, intermittently, inside Prefect's client set-up (SSL context
-        # creation under the GIL); seen in ~1 of 10 runs. Pairs still run `pairs_per_task` at once.
+        # One task at a time per worker process: its pairs run `pairs_per_task` at once in the
+        # engine's pool anyway. (With several, the profiler deadlock above came in about 1 of 10
+        # runs, inside Prefect's client set-up; that is where it was first seen.)
         return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": 1,
-                                      "processes": True, "dashboard_address": None})
+                                      "processes": True, "dashboard_address": None, "config": worker_config()})
     init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers), "include_dashboard": False,
                                                 "logging_level": logging.WARNING}
     return runner(address=address, init_kwargs=init)
+
+
+def profiling_workers(name: TaskRunnerName, runner: Any) -> list[str]:
+    """The workers of a started Dask runner whose profiler can deadlock them (on Python 3.11; a
+    cluster personasim starts has it off, one it is pointed at may not)."""
+    if name != "dask" or sys.version_info[:2] != (3, 11):
+        return []
+    flags = runner.client.run(_profiles, on_error="ignore")  # a worker that cannot answer: not worth failing the run
+    return sorted(address for address, on in flags.items() if on is True)
+
+
+def _profiles(dask_worker: Any) -> bool:
+    """Whether this Dask worker samples its threads' frames (what its config said, as it read it)."""
+    return "profile" in dask_worker.periodic_callbacks

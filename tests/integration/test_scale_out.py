@@ -9,6 +9,7 @@ import pytest
 
 from personasim.config import load_config, with_request_limit, with_worker_share
 from personasim.dataset import Dataset
+from personasim.flows.runners import build_task_runner, profiling_workers, worker_config
 from personasim.llm import operations as op
 
 from conftest import run_watched, still_running, write_config, write_pairs
@@ -58,11 +59,34 @@ def comparable(root):
 
 @pytest.fixture
 def dask_scheduler():
-    """An existing Dask cluster (two worker processes), as users point the flow at."""
+    """An existing Dask cluster (two worker processes), as users point the flow at (started as the
+    README says: one thread, no profiler)."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      config=worker_config()) as cluster:
         yield cluster.scheduler_address
+
+
+@pytest.mark.slow
+def test_dask_workers_run_without_the_profiler_that_deadlocks_python_3_11():
+    """The local cluster a run starts has no worker profiling (sys._current_frames() every 10 ms can
+    deadlock a worker on CPython 3.11); workers of a cluster the run is pointed at that do are named."""
+    import sys
+
+    from distributed import LocalCluster
+
+    def profiling(dask_worker):
+        return "profile" in dask_worker.periodic_callbacks
+
+    with build_task_runner("dask", address=None, workers=1, threads=4) as runner:
+        assert list(runner.client.run(profiling).values()) == [False]
+        assert profiling_workers("dask", runner) == []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            build_task_runner("dask", address=cluster.scheduler_address, workers=None, threads=4) as runner:
+        workers = list(runner.client.run(profiling))
+        assert list(runner.client.run(profiling).values()) == [True]
+        assert profiling_workers("dask", runner) == (workers if sys.version_info[:2] == (3, 11) else [])
 
 
 @pytest.mark.slow
