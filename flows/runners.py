@@ -63,8 +63,12 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
         # One task at a time per worker process: its pairs run `pairs_per_task` at once in the
         # engine's pool anyway. (With several, the profiler deadlock above came in about 1 of 10
         # runs, inside Prefect's client set-up; that is where it was first seen.)
+        # The cluster logs only CRITICAL about itself: when it stops at the end of the run, a
+        # worker's heartbeat often meets the scheduler already gone and logs a traceback (a race
+        # in distributed's shutdown); a task that fails still fails its run, through Prefect.
         return runner(cluster_kwargs={"n_workers": local_workers(workers), "threads_per_worker": 1,
-                                      "processes": True, "dashboard_address": None, "config": worker_config()})
+                                      "processes": True, "dashboard_address": None, "config": worker_config(),
+                                      "silence_logs": logging.CRITICAL})
     init: dict[str, Any] = {} if address else {"num_cpus": local_workers(workers), "include_dashboard": False,
                                                 "logging_level": logging.WARNING}
     return runner(address=address, init_kwargs=init)
