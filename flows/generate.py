@@ -20,6 +20,7 @@ from prefect.task_runners import TaskRunner
 from personasim import head_start
 from personasim.dataset import quality
 from personasim.errors import PersonasimError
+from personasim.flows.dataset_turn import dataset_turn
 from personasim.flows.outcome import final_state, progress_artifact, publish_artifacts
 from personasim.flows.parameters import (
     Backend,
@@ -40,7 +41,6 @@ from personasim.flows.parameters import (
     WaveSize,
     Workers,
 )
-from personasim.flows.queue import dataset_turn
 from personasim.flows.runners import build_task_runner, profiling_workers
 from personasim.head_start import OpenRun
 from personasim.inputs import load_input

@@ -19,3 +19,12 @@ def test_the_wheel_installs_nothing_named_tasks_or_flows(tmp_path):
             "personasim/tasks/prefect_compat.py", "personasim/prompts/follow_up.txt",
             "personasim/report/template.html", "personasim/report/report.js",
             "personasim/report/report.css"} <= set(names)
+
+
+def test_no_module_beside_an_entrypoint_shadows_the_standard_library():
+    """Prefect loads a deployment's entrypoint (flows/generate.py) with its folder first on sys.path,
+    and processes spawned from the run (a local Dask cluster's workers) inherit that path: a
+    flows/queue.py there was imported for the standard `queue`, and no worker could start."""
+    for folder in ("flows", "tasks"):
+        modules = {path.stem for path in (ROOT / folder).glob("*.py")}
+        assert not modules & sys.stdlib_module_names, folder
