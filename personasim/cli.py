@@ -263,10 +263,11 @@ def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimCon
 def _run(args: argparse.Namespace) -> int:
     for name, value in RUN_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    from personasim import embedded_api, head_start, watchdog
+    from personasim import embedded_api, watchdog
 
     watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
-    api = embedded_api.start_unless_configured()  # boots while the inputs are read and checked
+    api = embedded_api.start_unless_configured()  # boots while the engine is imported and the inputs checked
+    from personasim import head_start  # the engine, pyarrow, openai: a second and more, so after the spawn
     opened: OpenRun | None = None
     try:
         config, pairs = _validate(args)
