@@ -233,7 +233,7 @@ def measure(system: str, pairs: int, latency: float, concurrency: int, plan_path
             try:
                 started = time.time()
                 wall, cpu, rss, _, _ = run_measured(cmd, env=env)
-                ended = time.time()
+                ended = started + wall  # the command's exit (run_measured then reaps what it left)
             finally:
                 if running is not None:
                     running.stop()

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PERSONA = {"role": "analyst", "communication_style": "casual", "technical_level": "intermediate",
            "query_length_pref": "concise", "tone": "friendly"}
 KEY_ENV = "PERSONASIM_BENCH_KEY"
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 PAIRS_PER_TASK = os.environ.get("PERSONASIM_BENCH_PAIRS_PER_TASK")  # default: the flow chooses
 
 
@@ -81,28 +82,57 @@ def _peak_rss_kb(pid: int) -> int:
         return 0
 
 
+def _adopt_orphans() -> None:
+    """Children a measured command leaves running when it exits (personasim's command lets Prefect's
+    API finish stopping on its own; its watchdog outlives it by design) come to this process, which
+    reaps them: their CPU and memory count, as they would had the command waited for them."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str, int]:
-    """(wall seconds, CPU seconds, peak RSS MB of the process tree, stdout, the process's own peak MB)."""
+    """(wall seconds to the command's exit, CPU seconds of the process tree, peak RSS MB of the
+    tree's largest process, stdout, the process's own peak MB)."""
+    from personasim.watchdog import descendants
+
+    _adopt_orphans()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={**os.environ, KEY_ENV: "bench-key", **(env or {})})
     own_peak = [0]
+    below: set[int] = set()
     reaped = threading.Event()
 
     def watch() -> None:  # never poll(): that would reap the process before wait4 reads its usage
         while not reaped.wait(0.5):
             own_peak[0] = max(own_peak[0], _peak_rss_kb(proc.pid))
+            below.update(pid for pid, _ in descendants(proc.pid))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     out = proc.stdout.read()
     own_peak[0] = max(own_peak[0], _peak_rss_kb(proc.pid))  # still readable until reaped
     _, status, usage = os.wait4(proc.pid, 0)
-    reaped.set()
     wall = time.perf_counter() - started
+    reaped.set()
+    watcher.join()
+    cpu, peak = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    while below:  # left running at the exit, now ours (a pid the command reaped is not our child): each
+        # reaped as it ends, in any order (the watchdog waits for the server to be gone, zombies too)
+        for pid in list(below):
+            try:
+                ended, _, left = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                below.discard(pid)
+                continue
+            if ended:
+                below.discard(pid)
+                cpu, peak = cpu + left.ru_utime + left.ru_stime, max(peak, left.ru_maxrss)
+        time.sleep(0.05)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{cmd[:4]} failed with {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out, own_peak[0] // 1024
+    return wall, cpu, peak // 1024, out, own_peak[0] // 1024
 
 
 def read_back(root: Path, pairs: int) -> dict:
