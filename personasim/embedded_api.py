@@ -53,7 +53,7 @@ class EmbeddedAPI:
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs; stop() closes it
         self.port = _free_port()
         self.process = self._spawn()
-        atexit.register(self.stop)  # registered before Prefect's own handlers: it runs after they flush
+        atexit.register(self._let_go)  # registered before Prefect's own handlers: it runs after they flush
 
     @property
     def url(self) -> str:
@@ -100,6 +100,13 @@ class EmbeddedAPI:
         """Stop the server; PREFECT_API_URL no longer points at it (processes started later, such as
         another run started from the same process, would otherwise inherit a dead URL)."""
         end(self.process, grace=5)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """At the command's exit: the server is told to stop, not waited for (its own shutdown took
+        0.2-0.3 s after the run was done and written); the watchdog kills it if it lingers."""
+        if self.process.poll() is None:
+            self.process.terminate()
         self._log.close()
         if os.environ.get("PREFECT_API_URL") == self.url:
             del os.environ["PREFECT_API_URL"]
