@@ -62,7 +62,10 @@ def test_token_usage_matches_the_servers_own_counters():
 def test_a_full_run_on_the_local_model_with_the_semantic_distractor(tmp_path):
     from personasim.flows.generate import generate_interactions
 
-    pairs = write_pairs(tmp_path / "pairs.jsonl", 2)
+    # four pairs: the 135M model sometimes rambles a follow-up past its token limit (the pair fails
+    # with that reason), and its batched sampling differs run to run: with two pairs, both failed
+    # in one of four fresh-clone CI runs
+    pairs = write_pairs(tmp_path / "pairs.jsonl", 4)
     cfg = write_config(tmp_path / "c.yaml", {  # a follow-up question of the 135M model can run past 64 tokens
         "seed": 5, "llm": {"default": {"max_tokens": 64}, "user_simulator": {"max_tokens": 128}},
         "generation": {"min_turns": 2, "max_turns": 2, "transfer_probability": 1.0},
@@ -71,7 +74,7 @@ def test_a_full_run_on_the_local_model_with_the_semantic_distractor(tmp_path):
                                   backend="local", max_concurrency=4, return_state=True)
     result = state.result(raise_on_failure=False)
     summary = result.summary if isinstance(result, RunFailed) else result  # a weak model may fail every pair
-    assert summary["done"] + summary["failed"] == 2
+    assert summary["done"] + summary["failed"] == 4
     assert summary["done"] >= 1, summary["failures"]  # each failure has its contract reason
     interactions = ds.dataset(tmp_path / "ds" / "interactions", format="parquet", partitioning="hive").to_table()
     for row in interactions.to_pylist():
