@@ -181,7 +181,7 @@ def _run(params: RunParameters) -> State[Any]:
         params = params.model_copy(update={"run_name": "refresh"})  # run ids say which flow made them
     progress_id = progress_artifact(params.dataset_root)
     with dataset_turn(params.dataset_root), _task_runner(params) as runner, api_for_workers(params.task_runner):
-        if profiling := profiling_workers(params.task_runner, runner):
+        if params.task_runner == "dask" and params.runner_address and (profiling := profiling_workers(runner)):
             get_run_logger().warning(
                 "%d Dask worker(s) (%s) run the profiler that can deadlock a worker on Python 3.11 "
                 "(python/cpython#116969); start them with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",

@@ -24,6 +24,8 @@ _EXTRA = {"dask": ("prefect_dask", "DaskTaskRunner"), "ray": ("prefect_ray", "Ra
 # inversion between the GIL and the runtime's thread list when the garbage collector runs inside
 # it: python/cpython#116969, dask/distributed#8616; fixed in 3.12, not in 3.11): a worker froze
 # with its batch of pairs half done, in about 1 of 70 runs. personasim never reads the profiles.
+
+
 def worker_config() -> dict[str, Any]:
     """This process's Dask config with the workers' profiler off, whole (a Nanny merges the config
     it is given over its own one top-level key at a time)."""
@@ -74,15 +76,14 @@ def build_task_runner(name: TaskRunnerName, *, address: str | None, workers: int
     return runner(address=address, init_kwargs=init)
 
 
-def profiling_workers(name: TaskRunnerName, runner: Any) -> list[str]:
-    """The workers of a started Dask runner whose profiler can deadlock them (on Python 3.11; a
-    cluster personasim starts has it off, one it is pointed at may not)."""
-    if name != "dask" or sys.version_info[:2] != (3, 11):
-        return []
-    flags = runner.client.run(_profiles, on_error="ignore")  # a worker that cannot answer: not worth failing the run
-    return sorted(address for address, on in flags.items() if on is True)
+def profiling_workers(runner: Any) -> list[str]:
+    """The workers of a started Dask runner that can freeze on the profiler deadlock above (a cluster
+    personasim starts has the profiler off; one it is pointed at may not). Each worker answers for
+    itself: its Python may not be this process's."""
+    flags = runner.client.run(_deadlock_prone, on_error="ignore")  # one that cannot answer: no reason to fail
+    return sorted(address for address, prone in flags.items() if prone is True)
 
 
-def _profiles(dask_worker: Any) -> bool:
-    """Whether this Dask worker samples its threads' frames (what its config said, as it read it)."""
-    return "profile" in dask_worker.periodic_callbacks
+def _deadlock_prone(dask_worker: Any) -> bool:
+    """Whether this Dask worker samples its threads' frames (as it read its config) on Python 3.11."""
+    return sys.version_info[:2] == (3, 11) and "profile" in dask_worker.periodic_callbacks

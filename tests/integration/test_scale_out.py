@@ -81,12 +81,12 @@ def test_dask_workers_run_without_the_profiler_that_deadlocks_python_3_11():
 
     with build_task_runner("dask", address=None, workers=1, threads=4) as runner:
         assert list(runner.client.run(profiling).values()) == [False]
-        assert profiling_workers("dask", runner) == []
+        assert profiling_workers(runner) == []
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             build_task_runner("dask", address=cluster.scheduler_address, workers=None, threads=4) as runner:
-        workers = list(runner.client.run(profiling))
-        assert list(runner.client.run(profiling).values()) == [True]
-        assert profiling_workers("dask", runner) == (workers if sys.version_info[:2] == (3, 11) else [])
+        flags = runner.client.run(profiling)
+        assert list(flags.values()) == [True]
+        assert profiling_workers(runner) == (list(flags) if sys.version_info[:2] == (3, 11) else [])
 
 
 @pytest.mark.slow
