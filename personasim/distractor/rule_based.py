@@ -48,8 +48,9 @@ class DistractorModel(BaseDistractor):
             if self.llm is None:
                 return text
             checked = ask_checked(self.llm, self.paraphrase_prompt(text), ledger, "distractor", self.repair_rounds,
-                                  lambda reply: common_problems(clean(reply.text), reply.finish_reason,
-                                                                 template("paraphrase").template))
+                                  lambda reply: common_problems(clean(reply.text, context=[text]),
+                                                                 reply.finish_reason, template("paraphrase").template,
+                                                                 [text]))
             if checked.problem is not None:
                 raise ContractViolation("distractor", *checked.problem)
             return checked.text

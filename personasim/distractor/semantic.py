@@ -80,7 +80,9 @@ class SemanticDistractorModel(BaseDistractor):
     def check(self, text: str, layer: str, semantics: Semantics, answer: RewriteAnswer) -> tuple[str, str] | None:
         """The contract beyond the schema: a noisy version of `text` (changed; no label, placeholder or
         echoed instructions) that, on the layer that promises it, keeps every slot."""
-        checked = common_problems(clean(answer.noisy_text), None, template("semantic_rewrite").template)
+        context = [text, *(str(v) for v in semantics.slots.values())]
+        checked = common_problems(clean(answer.noisy_text, context=context), None,
+                                  template("semantic_rewrite").template, context)
         if checked.cleaned:
             checked.fail(checked.cleaned[0], "the noisy text must be the message alone")
         if normalise(answer.noisy_text) == normalise(text):

@@ -64,8 +64,8 @@ class AssistantModel:
         return Prompt(op.RESPOND, messages, offline=lambda rng: offline_answer(user_query, first, turn, rng))
 
     def check(self, reply: Reply) -> Checked:
-        """The contract: an answer with no role label, not empty, no placeholder. Being cut at
-        max_tokens is the truncation policy's business, not a reason to ask again."""
+        """The contract: an answer with no role label, not empty. Being cut at max_tokens is the
+        truncation policy's business, not a reason to ask again."""
         checked = clean(reply.text)
         if not checked.text:
             checked.fail("empty", "nothing is left after the clean-up")

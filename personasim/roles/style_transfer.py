@@ -39,15 +39,18 @@ class StyleTransfer:
             {"role": "user", "content": json.dumps({"query": query}, ensure_ascii=False)},
         ], offline=lambda rng: offline_rewrite(query, persona, rng))
 
-    def check(self, query: str, reply: Reply) -> Checked:
+    def check(self, query: str, persona: Mapping[str, str], reply: Reply) -> Checked:
         """The contract: a rewrite of `query` (no answer, no preamble, quotes, label, placeholder or
-        echo of the instructions), its length within the configured ratio of the query's."""
-        checked = common_problems(clean(reply.text), reply.finish_reason, self.prompts.text("rewrite_query"))
+        echo of the instructions), its length within the configured ratio of the query's. What the
+        query and the persona hold (code, markup, a list of steps) is the rewrite's to keep."""
+        context = (query, format_persona(persona))
+        checked = common_problems(clean(reply.text, context=context), reply.finish_reason,
+                                  self.prompts.text("rewrite_query"), context)
         text = checked.text
         words, query_words = len(text.split()), max(1, len(query.split()))
         too_long = words > self.contracts.max_length_ratio * query_words + 12
         too_short = query_words >= 5 and words < self.contracts.min_length_ratio * query_words
-        if _ANSWER.match(text) or len(_STEPS.findall(text)) >= 2:
+        if _ANSWER.match(text) or len(_STEPS.findall(text)) >= 2 > len(_STEPS.findall(query)):
             checked.fail("answer_not_rewrite", f"it answers the query: {text[:60]!r}")
         elif too_long or too_short:
             checked.fail("length_ratio", f"{words} words for a query of {query_words}")
@@ -59,7 +62,7 @@ class StyleTransfer:
         if rng.random() >= self.transfer_probability:
             return query, False, None
         checked = ask_checked(self.client, self.prompt(query, persona), ledger, "style_transfer",
-                              self.contracts.repair_rounds, lambda reply: self.check(query, reply))
+                              self.contracts.repair_rounds, lambda reply: self.check(query, persona, reply))
         if checked.problem is not None:
             return query, False, f"{checked.problem[0]}: {checked.problem[1]}"
         return checked.text, True, None

@@ -49,7 +49,7 @@ class UserFeedbackModel:
         return Prompt(op.FOLLOW_UP, [{"role": "system", "content": system}, {"role": "user", "content": transcript}],
                       offline=lambda rng: offline_follow_up(persona, first, may_stop, rng))
 
-    def check(self, reply: Reply, history: Sequence[Message], may_stop: bool) -> Checked:
+    def check(self, reply: Reply, persona: Mapping[str, str], history: Sequence[Message], may_stop: bool) -> Checked:
         """The contract: the stop signal alone (once stopping is allowed), or a user turn that is not
         empty, carries no label, placeholder or echoed instructions, and copies neither the
         assistant's reply nor an earlier user turn."""
@@ -57,14 +57,15 @@ class UserFeedbackModel:
         if bare.upper() == op.SATISFIED.upper() or bare.upper() == op.SATISFIED.strip("[]").upper():
             checked = Checked(STOP)
             return checked if may_stop else checked.fail("early_stop", "the persona may not stop yet")
-        checked = clean(reply.text, cut_transcript=True)
+        context = [format_persona(persona), *(m.content for m in history), *(_said(m) for m in history)]
+        checked = clean(reply.text, cut_transcript=True, context=context)
         finish_reason = reply.finish_reason
         if finish_reason == "length":  # a user turn cut at the limit: its whole sentences, if they say something
             whole = re.match(r"(?s)(.*[.?!])\s", checked.text + " ")
             if whole and len(whole.group(1).split()) >= 3:
                 checked.text, finish_reason = whole.group(1), "stop"
                 checked.cleaned.append("trimmed_at_limit")
-        checked = common_problems(checked, finish_reason, self.prompts.text("follow_up"))
+        checked = common_problems(checked, finish_reason, self.prompts.text("follow_up"), context)
         if op.SATISFIED.lower() in checked.text.lower():
             checked.fail("stop_signal_mixed", "the stop signal must stand alone")
         last = next((m for m in reversed(history) if m.role == "assistant"), None)
@@ -86,7 +87,7 @@ class UserFeedbackModel:
             return None
         may_stop = current_turn >= self.min_turns
         checked = ask_checked(self.llm, self.prompt(persona, history, may_stop), ledger, "user_simulator",
-                              self.contracts.repair_rounds, lambda reply: self.check(reply, history, may_stop))
+                              self.contracts.repair_rounds, lambda reply: self.check(reply, persona, history, may_stop))
         if checked.problem is not None:
             raise ContractViolation("user_simulator", *checked.problem)
         return None if checked.text == STOP else checked.text
