@@ -1,7 +1,9 @@
 """The Prefect flows: generate interactions for every persona–query pair into the datasets.
 
-The flow only composes tasks: prepare (triage), recover what was stored, generate batches of
-pairs (one engine call each), write committed waves as batches come back, publish statistics.
+The flow only composes tasks: plan the personas and their queries (for pairs made from a persona
+bank and a query pool), prepare (triage), write the system prompts the personas to generate
+still need, recover what was stored, generate batches of pairs (one engine call each), write
+committed waves as batches come back, publish statistics.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from personasim.flows.parameters import (
     MaxCost,
     MaxFailureRatio,
     PairsPerTask,
+    PersonaBankPath,
+    Personas,
+    QueriesPerPersona,
+    QueryPool,
     RunName,
     RunnerAddress,
     RunParameters,
@@ -45,11 +51,13 @@ from personasim.flows.runners import build_task_runner, profiling_workers
 from personasim.head_start import OpenRun
 from personasim.inputs import load_input
 from personasim.interrupt import GRACE_S, StopRequest, stop_on_signals
+from personasim.personas.plan import PersonaPlan
 from personasim.progress import RunProgress, show_progress
 from personasim.records import Failure, Outcome, Pair
 from personasim.run_handle import RunHandle
 from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
+from personasim.tasks.personas import formulate_task, plan_personas_task, write_personas_task
 from personasim.tasks.prefect_compat import Completions, Sealed, api_for_workers, forget_result, worker_processes
 
 
@@ -83,28 +91,44 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
     GRACE_S seconds, gives up the rest (they are redone by the next run) and commits what is done.
     """
     logger = get_run_logger()
-    pairs = load_input(params.input_path, limit=params.limit)
     tally = Tally()
     # the command line's run, its pairs already in flight; else opened here
     opened = head_start.claim(params) or OpenRun.open(params, worker_processes(params.task_runner, runner))
     run, workers, budget, run_date = opened.run, opened.workers, opened.budget_usd, f"{opened.started:%Y-%m-%d}"
     config, run_id = run.config, run.run_id
+    source = params.persona_source(config)
+    plan: PersonaPlan | None = None
     try:
         with stop_on_signals(lambda: run.stop("interrupted")) as stop:
+            if source is None:
+                pairs = load_input(params.input_path or "", limit=params.limit)
+            else:
+                plan = plan_personas_task(run, Sealed(source), params.new_variant, run_date).value
+                pairs = plan.pairs(params.limit)
+                logger.info("run %s: %s; %d personas, %d pairs", run_id, source.describe(), len(plan.personas),
+                            len(pairs))
             triage = prepare_task(run, Sealed(pairs), params.new_variant).value
             logger.info("run %s: %d pairs, %d already in the dataset, %d stored but not yet written, %d to generate",
                         run_id, len(pairs), len(triage.skipped), len(triage.recover), len(triage.todo))
+            todo, unwritten = triage.todo, list[Outcome]()
+            if plan is not None:
+                todo, failed = _system_prompts(run, runner, plan, todo, run_date, params, stop)
+                unwritten.extend(failed)
             progress = RunProgress(len(triage.todo) + len(triage.recover), config.pricing, opened.clock)
+            if unwritten:  # pairs whose persona's system prompt could not be written: failed, with the reason
+                write_wave_task(run, f"{run_id}-formulation", run_date, Sealed(unwritten))
+                progress.add(unwritten)
+                tally.add(unwritten)
             if triage.recover:
                 recovered: list[Outcome] = list(recover_task(run, Sealed(triage.recover)).value)
                 write_wave_task(run, f"{run_id}-recovered", run_date, Sealed(recovered))
                 progress.add(recovered, paid=False)
                 tally.add(recovered)
                 tally.recovered = len(recovered)
-            size = params.batch_size(len(triage.todo))
+            size = params.batch_size(len(todo))
             quality.preload()
             with show_progress(progress, enabled=params.show_progress):
-                _generate(run, runner, triage.todo, size, params.wave(size), run_date, progress, tally, stop,
+                _generate(run, runner, todo, size, params.wave(size), run_date, progress, tally, stop,
                           progress_id)
             stats, report = publish_statistics_task(run)
     finally:
@@ -124,10 +148,36 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
         "llm_calls": books.calls, "input_tokens": books.input_tokens, "output_tokens": books.output_tokens,
         "cost_usd": books.cost_usd, "elapsed_s": round(books.elapsed_s, 3), "failures": tally.failures,
         "statistics": stats, "report": report,
+        **({"personas": plan.summary()["assignment"]} if plan is not None else {}),
     }
     logger.info("run %s: %d done, %d failed, %d skipped, %d recovered%s", run_id, books.done, books.failed,
                 len(triage.skipped), tally.recovered, f"; stopped: {stopped}" if stopped else "")
     return summary
+
+
+def _system_prompts(run: RunHandle, runner: TaskRunner[Any], plan: PersonaPlan, todo: list[Pair], run_date: str,
+                    params: RunParameters, stop: StopRequest) -> tuple[list[Pair], list[Failure]]:
+    """The system prompts the personas of `todo` still need (batches of personas as tasks, one
+    formulator call each), the personas written to the dataset; `todo` with its prompts, and the
+    failures of pairs whose persona's prompt could not be written."""
+    needed = plan.needing_prompts(todo)
+    if needed:
+        get_run_logger().info("run %s: writing the system prompts of %d personas", run.run_id, len(needed))
+        size = params.batch_size(len(needed))
+        batches = Completions([runner.submit(formulate_task, {"run": run, "personas": Sealed(needed[i:i + size])})
+                               for i in range(0, len(needed), size)])
+        while batches.pending:
+            for future in batches.finished(timeout=0.5):
+                plan.add(future.result().value)
+                forget_result(future)
+            if stop.requested and stop.since() > GRACE_S:
+                run.abort()
+                if stop.since() > 2 * GRACE_S:
+                    break
+    written = plan.to_write()
+    if written:
+        write_personas_task(run, f"{run.run_id}-personas", run_date, Sealed(written))
+    return plan.ready(todo, run.engine.interaction_id)
 
 
 def _generate(run: RunHandle, runner: TaskRunner[Any], todo: list[Pair], size: int, wave_size: int, run_date: str,
@@ -170,9 +220,13 @@ def _run(params: RunParameters) -> State[Any]:
     """Check the input, wait for the dataset's turn, run the waves on the task runner the run's
     parameters choose (entered here: one flow run per run, no subflow to create, start and end),
     then put the artifacts and the final state on the run."""
-    try:
-        load_input(params.input_path, limit=params.limit)  # a bad file or a conflicting pair: one line, no traceback
-        params.config()
+    try:  # a bad file, setting or conflicting pair: one line, no traceback
+        config = params.config()
+        source = params.persona_source(config)
+        if source is None:
+            load_input(params.input_path or "", limit=params.limit)
+        else:
+            source.check(config.seed)
     except PersonasimError as exc:
         get_run_logger().error("%s", exc)
         return Failed(message=str(exc), data=exc)
@@ -194,7 +248,7 @@ def _run(params: RunParameters) -> State[Any]:
 
 @flow(name="generate-interactions", log_prints=True, validate_parameters=True)
 def generate_interactions(
-    input_path: InputPath,
+    input_path: InputPath = None,
     dataset_root: DatasetRoot = "output/dataset",
     config_path: ConfigPath = None,
     backend: Backend = "config",
@@ -212,6 +266,10 @@ def generate_interactions(
     new_variant: bool = False,
     show_progress: bool = True,
     max_failure_ratio: MaxFailureRatio = None,
+    personas: Personas = None,
+    queries: QueryPool = None,
+    queries_per_persona: QueriesPerPersona = None,
+    persona_bank: PersonaBankPath = None,
 ) -> State[Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
 
@@ -223,7 +281,8 @@ def generate_interactions(
 
     Args:
         input_path: Pair file (JSONL, JSON, CSV, Parquet) or a folder of them; a relative path is
-            read from the deployment's working directory.
+            read from the deployment's working directory. Empty: pairs are made from personas and
+            a query pool (the options below, or the config's personas and queries sections).
         dataset_root: Dataset root: a local folder (relative to the working directory) or an
             object-storage URL such as s3://bucket/prefix.
         config_path: YAML config; empty: the offline backend (no API key).
@@ -250,13 +309,20 @@ def generate_interactions(
             elsewhere.
         max_failure_ratio: The run ends Failed when more than this share of its pairs failed;
             empty: only when none succeeded.
+        personas: A number of personas to sample from the persona bank, or a persona file (JSONL,
+            JSON, CSV, Parquet; PersonaGym's persona files too); without input_path.
+        queries: The query pool the personas' queries are assigned from (a file or a folder).
+        queries_per_persona: Queries assigned to each persona (default: the config's, else 5).
+        persona_bank: A persona bank YAML (PersonaGym's persona.yaml layout); empty: the config's,
+            else the default bank.
     """
     return _run(RunParameters(
         input_path=input_path, dataset_root=dataset_root, config_path=config_path, backend=backend,
         local_model=local_model, run_name=run_name, seed=seed, max_concurrency=max_concurrency, limit=limit,
         pairs_per_task=pairs_per_task, wave_size=wave_size, task_runner=task_runner, runner_address=runner_address,
         workers=workers, max_cost=max_cost, new_variant=new_variant, show_progress=show_progress,
-        max_failure_ratio=max_failure_ratio))
+        max_failure_ratio=max_failure_ratio, personas=personas, queries=queries,
+        queries_per_persona=queries_per_persona, persona_bank=persona_bank))
 
 
 # For schedules: the same flow and options under its own name, pointed by its deployment at a

@@ -14,10 +14,16 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from personasim.config import PersonasimConfig, load_config, with_local_model, with_request_limit
+from personasim.errors import ConfigError
+from personasim.personas.source import PersonaSource
 
 TaskRunnerName = Literal["thread", "dask", "ray"]
 
-InputPath = Annotated[str, Field(min_length=1)]
+InputPath = Annotated[str | None, Field(min_length=1)]
+Personas = Annotated[str | None, Field(min_length=1)]
+QueryPool = Annotated[str | None, Field(min_length=1)]
+QueriesPerPersona = Annotated[int | None, Field(ge=1, le=1000)]
+PersonaBankPath = Annotated[str | None, Field(min_length=1)]
 DatasetRoot = Annotated[str, Field(min_length=1)]
 ConfigPath = str | None
 Backend = Literal["config", "local"]
@@ -42,7 +48,11 @@ class RunParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input_path: InputPath
+    input_path: InputPath = None
+    personas: Personas = None
+    queries: QueryPool = None
+    queries_per_persona: QueriesPerPersona = None
+    persona_bank: PersonaBankPath = None
     dataset_root: DatasetRoot = "output/dataset"
     config_path: ConfigPath = None
     backend: Backend = "config"
@@ -67,7 +77,24 @@ class RunParameters(BaseModel):
             raise ValueError("runner_address and workers are for task_runner 'dask' or 'ray'")
         if self.runner_address and self.workers:
             raise ValueError("workers sizes a local cluster; an existing one at runner_address has its own")
+        persona_options = [n for n in ("personas", "queries", "queries_per_persona", "persona_bank")
+                           if getattr(self, n) is not None]
+        if self.input_path is not None and persona_options:
+            raise ValueError(f"input_path gives ready pairs; {persona_options[0]} is for pairs made from personas "
+                             "and a query pool: give one or the other")
         return self
+
+    def persona_source(self, config: PersonasimConfig) -> PersonaSource | None:
+        """Where the run's personas and queries come from; None for a run of ready pairs. A run
+        with neither is an error naming what to give."""
+        if self.input_path is not None:
+            return None
+        source = PersonaSource.resolve(config, personas=self.personas, queries=self.queries,
+                                       queries_per_persona=self.queries_per_persona, persona_bank=self.persona_bank)
+        if source is None:
+            raise ConfigError("no pairs to run: give --input FILE (ready pairs), or --personas N with --queries FILE "
+                              "(pairs made from a persona bank and a query pool), or a config with a personas section")
+        return source
 
     def config(self) -> PersonasimConfig:
         """The config file with this run's overrides (seed, local model, concurrency) applied."""

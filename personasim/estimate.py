@@ -9,14 +9,14 @@ of the same config, the averages per pair of what they really cost are used inst
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
 from personasim.pricing import estimate_cost
-from personasim.prompts import render
+from personasim.prompts import Prompts, render
 from personasim.records import Pair
 from personasim.roles.persona_text import format_persona
 
@@ -25,6 +25,7 @@ from personasim.roles.persona_text import format_persona
 ANSWER_TOKENS = 250
 FOLLOW_UP_TOKENS = 25
 JSON_OVERHEAD_TOKENS = 30
+SYSTEM_PROMPT_TOKENS = 180  # a formulated system prompt: a paragraph or two
 
 
 def _tokens(text: str) -> int:
@@ -35,6 +36,7 @@ def _tokens(text: str) -> int:
 class Estimate:
     pairs: int
     calibrated_from: int = 0  # interactions of the dataset the figures come from; 0: modelled from the config
+    formulations: int = 0  # system prompts to write (one formulator call each, before the pairs)
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)
 
@@ -110,9 +112,22 @@ def _calibrated(dataset: Dataset, fingerprint: str) -> tuple[int, dict[str, dict
     return len(ids), {m: {k: v / len(ids) for k, v in t.items()} for m, t in per_model.items()}
 
 
-def estimate_run(pairs: Sequence[Pair], config: PersonasimConfig, dataset: Dataset | None = None) -> Estimate:
-    """The cost of generating `pairs` under `config` (calibrated from `dataset` when it has interactions)."""
+def _formulations(personas: Sequence[Mapping[str, str]], config: PersonasimConfig, estimate: Estimate) -> None:
+    """One formulator call per persona that needs a system prompt: its template with the persona."""
+    template = config.formulation.template
+    prompts = Prompts({"formulate_system_prompt": template} if template else None)
+    for features in personas:
+        prompt = prompts.render("formulate_system_prompt", persona=format_persona(features))
+        estimate.add(config.formulator.model, 1, _tokens(prompt) + _tokens(str(dict(features))), SYSTEM_PROMPT_TOKENS)
+    estimate.formulations = len(personas)
+
+
+def estimate_run(pairs: Sequence[Pair], config: PersonasimConfig, dataset: Dataset | None = None,
+                 formulate: Sequence[Mapping[str, str]] = ()) -> Estimate:
+    """The cost of generating `pairs` under `config` (calibrated from `dataset` when it has
+    interactions), and of writing the system prompts of the personas in `formulate` first."""
     estimate = Estimate(len(pairs))
+    _formulations(formulate, config, estimate)
     measured, per_pair = _calibrated(dataset, config.fingerprint()) if dataset is not None else (0, {})
     if measured:
         estimate.calibrated_from = measured

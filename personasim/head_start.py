@@ -69,8 +69,9 @@ _waiting_lock = threading.Lock()
 
 def begin(params: RunParameters, pairs: list[Pair]) -> OpenRun | None:
     """Open the run `params` describe and put its pairs in flight, for the flow to claim. Only with
-    the thread runner: a Dask or Ray run's engines live in its workers."""
-    if params.task_runner != "thread":
+    the thread runner (a Dask or Ray run's engines live in its workers) and ready pairs (pairs made
+    from personas wait for their system prompts, written by the flow's tasks)."""
+    if params.task_runner != "thread" or params.input_path is None:  # personas: planned by the flow's tasks
         return None
     opened = OpenRun.open(params, workers=1)
     try:

@@ -33,6 +33,10 @@ def _json(path: Path) -> Iterator[tuple[str, Any]]:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if isinstance(data, dict) and isinstance(data.get("personas"), list):
         data = data["personas"]
+        if data and all(isinstance(r, dict) and "filepath" in r and "features" not in r for r in data):
+            return  # PersonaGym's index.json beside its persona files: a listing, not personas
+    if isinstance(data, dict) and ("features" in data or "persona_features" in data):
+        data = [data]  # one of PersonaGym's persona files: one persona, not a list
     if not isinstance(data, list):
         raise InputError(f"{path}: expected a JSON list of rows (or {{\"personas\": [...]}})")
     for number, record in enumerate(data, 1):

@@ -80,7 +80,13 @@ class PairInput(PersonaInput, QueryInput):
     """One row per pair."""
 
 
-def _describe(exc: ValidationError, where: str) -> InputError:
+# PersonaGym's generated query objects carry what its pipeline inferred: kept as the pair's metadata
+PERSONAGYM_QUERY_FIELDS = ("inferred_domain", "inferred_scenario", "style_transferred", "was_style_transferred",
+                           "target_length", "prompt_type", "source_dataset")
+
+
+def describe_error(exc: ValidationError, where: str) -> InputError:
+    """A validation error as one line naming the row and the field."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"]) or "(row)"
     msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
@@ -97,17 +103,43 @@ def _pair_from(persona: PersonaInput, query: QueryInput, source: str) -> Pair:
                 metadata=dict(query.metadata), source=source)
 
 
+def _query_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A query object with PersonaGym's inferred fields moved into its metadata."""
+    given = dict(record)
+    inferred = {k: given.pop(k) for k in PERSONAGYM_QUERY_FIELDS if k in given}
+    if inferred:
+        given["metadata"] = {**inferred, **(given.get("metadata") or {})}
+    return given
+
+
+def persona_fields(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A persona row with PersonaGym's names: `features` for persona_features (its YAML makes a value
+    such as 18_24 the number 1824, so there a number is read as its text; personasim's own
+    `persona_features` must be text)."""
+    given = dict(record)
+    if "features" in given and "persona_features" not in given:
+        features = given.pop("features")
+        given["persona_features"] = ({str(k): str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                                      for k, v in features.items()} if isinstance(features, Mapping) else features)
+    return given
+
+
 def pairs_from_record(record: Any, where: str) -> list[Pair]:
-    """The pairs in one input row: a pair, or a persona with `queries` (the reference API's shape)."""
+    """The pairs in one input row: a pair, or a persona with `queries` (the reference API's shape,
+    and PersonaGym's persona files with their query objects)."""
     if not isinstance(record, Mapping):
         raise InputError(f"{where}: expected an object, got {type(record).__name__}")
+    record = persona_fields(record)
     try:
         if "queries" not in record:
-            row = PairInput.model_validate(dict(record))
+            row = PairInput.model_validate(_query_fields(record))
             return [_pair_from(row, row, where)]
-        persona = PersonaInput.model_validate({k: v for k, v in record.items() if k != "queries"})
+        persona_metadata = record.get("metadata")
+        persona = PersonaInput.model_validate({k: v for k, v in record.items() if k not in ("queries", "metadata")})
     except ValidationError as exc:
-        raise _describe(exc, where) from None
+        raise describe_error(exc, where) from None
+    if persona_metadata is not None and not isinstance(persona_metadata, Mapping):
+        raise InputError(f"{where}: field metadata: must be an object")
     queries = record["queries"]
     if not isinstance(queries, list) or not queries:
         raise InputError(f"{where}: field queries: must be a non-empty list of queries")
@@ -115,10 +147,14 @@ def pairs_from_record(record: Any, where: str) -> list[Pair]:
     for i, item in enumerate(queries):
         at = f"{where} queries[{i}]"
         try:
-            query = QueryInput.model_validate({"original_query": item} if isinstance(item, str) else item)
+            query = QueryInput.model_validate({"original_query": item} if isinstance(item, str) else
+                                              _query_fields(item) if isinstance(item, Mapping) else item)
         except ValidationError as exc:
-            raise _describe(exc, at) from None
-        pairs.append(_pair_from(persona, query, at))
+            raise describe_error(exc, at) from None
+        pair = _pair_from(persona, query, at)
+        if persona_metadata:
+            pair = replace(pair, metadata={**pair.metadata, "persona": dict(persona_metadata)})
+        pairs.append(pair)
     return pairs
 
 

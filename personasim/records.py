@@ -19,7 +19,7 @@ from personasim.record_base import Record, known, metadata_facts, now_iso, plain
 JSON = Any  # a JSON value (pair metadata given by the user)
 Role = Literal["user", "assistant"]
 Termination = Literal["satisfied", "target_reached", "max_turns", "contract_failure"]
-Stage = Literal["style_transfer", "noise", "turn_loop", "store"]
+Stage = Literal["formulation", "style_transfer", "noise", "turn_loop", "store"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Usage(Record):
     latency_s: float
     interaction_id: str | None = None
     created_at: str = field(default_factory=now_iso)
+    persona_id: str | None = None  # a call made for a persona (its system prompt), not for a pair
 
 
     @classmethod

@@ -73,17 +73,22 @@ class RunHandle:
     def dataset(self) -> Dataset:
         return Dataset(self.dataset_root)
 
-    def prepare(self, pairs: Sequence[Pair], new_variant: bool = False) -> Triage:
-        """Refuse another seed or spec unless asked for as a new variant; drop what a crashed wave left
-        (once per run: later, pairs in flight are writing); sort the pairs into skip (in the dataset),
-        recover (stored), generate."""
+    def open_dataset(self, new_variant: bool = False) -> None:
+        """Refuse another seed or spec unless asked for as a new variant; drop what a crashed wave
+        left (once per run: later, pairs in flight are writing)."""
+        if self._prepared:
+            return
         dataset, config = self.dataset, self.config
-        if not self._prepared:
-            check_variant(dataset, config.fingerprint(), config.seed, new_variant=new_variant)
-            dataset.prepare()
-            record_variant(dataset, config.fingerprint(), config.seed, config.spec.model_dump(mode="json"))
-            self._prepared = True
-        return self.engine.triage(pairs, dataset.interaction_ids())
+        check_variant(dataset, config.fingerprint(), config.seed, new_variant=new_variant)
+        dataset.prepare()
+        record_variant(dataset, config.fingerprint(), config.seed, config.spec.model_dump(mode="json"))
+        self._prepared = True
+
+    def prepare(self, pairs: Sequence[Pair], new_variant: bool = False) -> Triage:
+        """Open the dataset (see `open_dataset`) and sort the pairs into skip (in the dataset),
+        recover (stored), generate."""
+        self.open_dataset(new_variant)
+        return self.engine.triage(pairs, self.dataset.interaction_ids())
 
     @property
     def engine(self) -> Engine:

@@ -11,6 +11,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from personasim.config import PersonasimConfig
     from personasim.dataset import Dataset
+    from personasim.personas.source import PersonaSource
     from personasim.records import Pair
 
 console = Console(soft_wrap=True)  # a message is one line, whatever the terminal's width
@@ -69,15 +70,28 @@ def add_command(sub: Commands, name: str, help_text: str) -> argparse.ArgumentPa
 
 
 def add_inputs(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--input", required=True, help="pair file (JSONL, JSON, CSV, Parquet) or a directory")
+    command.add_argument("--input", default=None, help="pair file (JSONL, JSON, CSV, Parquet) or a directory")
     command.add_argument("--config", default=None, help="YAML config (default: the offline backend)")
+    personas = command.add_argument_group("pairs made from personas and a query pool (instead of --input)")
+    add_persona_options(personas)
+    personas.add_argument("--queries", default=None, help="the query pool: JSONL, JSON, CSV or Parquet, or a folder")
+    personas.add_argument("--queries-per-persona", type=positive(int), default=None,
+                          help="queries given to each persona (default: the config's, else 5)")
 
 
-def validate(args: argparse.Namespace) -> tuple[PersonasimConfig, list[Pair]]:
-    """Config, input and API keys, checked in well under a second: no Prefect, no server, no call."""
+def add_persona_options(group: Any) -> None:
+    group.add_argument("--personas", default=None, metavar="N|FILE",
+                       help="sample N personas from the persona bank, or use the personas of a file")
+    group.add_argument("--persona-bank", default=None, help="a persona bank YAML (default: the config's, else "
+                                                            "personasim's own)")
+
+
+def validate(args: argparse.Namespace) -> tuple[PersonasimConfig, list[Pair], PersonaSource | None]:
+    """Config, input (or the personas' bank, settings and query pool) and API keys, checked in a
+    moment: no Prefect, no server, no call. Pairs made from personas are planned by the flow."""
     from personasim.config import load_config, with_local_model
     from personasim.inputs import load_input
-    from personasim.llm.keys import check_keys
+    from personasim.llm.keys import check_keys, resolve_api_key
 
     config = load_config(args.config)
     if getattr(args, "seed", None) is not None:
@@ -85,7 +99,30 @@ def validate(args: argparse.Namespace) -> tuple[PersonasimConfig, list[Pair]]:
     if getattr(args, "backend", "config") == "local":
         config = with_local_model(config, args.local_model)
     check_keys(config)
-    return config, load_input(args.input, limit=getattr(args, "limit", None))
+    source = persona_source(args, config)
+    if source is None:
+        return config, load_input(args.input, limit=getattr(args, "limit", None)), None
+    source.check(config.seed)
+    formulator = config.formulator_endpoint()
+    if config.formulation.enabled and formulator.model.provider == "openai":
+        resolve_api_key(formulator.connection, formulator.model.model)
+    return config, [], source
+
+
+def persona_source(args: argparse.Namespace, config: PersonasimConfig) -> PersonaSource | None:
+    """The personas and query pool the options and the config give; None for ready pairs (--input)."""
+    from pydantic import ValidationError
+
+    from personasim.errors import ConfigError
+    from personasim.flows.parameters import RunParameters
+
+    options = {"input_path": args.input, **{k: getattr(args, k) for k in ("personas", "queries",
+                                                                         "queries_per_persona", "persona_bank")}}
+    try:
+        params = RunParameters(**options)
+    except ValidationError as exc:
+        raise ConfigError(f"--input: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return params.persona_source(config)
 
 
 def finished_dataset(root: str) -> Dataset:

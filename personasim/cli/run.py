@@ -40,7 +40,8 @@ RUN_DEFAULTS = {
 
 
 def add(sub: Commands) -> None:
-    run = add_command(sub, "run", "generate interactions into a dataset (the Prefect flow, locally)")
+    run = add_command(sub, "run", "generate interactions into a dataset (the Prefect flow, locally): from "
+                                  "ready pairs (--input), or from personas and a query pool (--personas, --queries)")
     add_inputs(run)
     run.add_argument("--output", default="output/dataset", help="dataset root: a directory or an s3:// URL")
     run.add_argument("--backend", choices=("config", "local"), default="config",
@@ -85,7 +86,10 @@ def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
         runner_class(args.task_runner)
     elif args.runner_address or args.workers:
         raise ConfigError("--runner-address and --workers are for --task-runner dask or ray")
-    unpriced = sorted({m.model for _, m in config.spec.models.all()} - set(config.pricing))
+    models = {m.model for _, m in config.spec.models.all()}
+    if args.input is None and config.formulation.enabled:
+        models.add(config.formulator.model)
+    unpriced = sorted(models - set(config.pricing))
     if (args.max_cost or config.budget.max_cost_usd) and unpriced:
         raise ConfigError(f"a budget needs a price for every model; the config's pricing has none for {unpriced[0]}")
 
@@ -106,12 +110,11 @@ def _parameters(args: argparse.Namespace) -> RunParameters:
         raise ConfigError(f"{option}: {error['msg']}") from None
 
 
-def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimConfig, pairs: int,
+def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimConfig, what: str,
           api: EmbeddedAPI | None) -> Any:
     """Run the flow in this process, on the embedded API once it answers; its final state."""
     provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
-    console.print(f"[bold]personasim[/]: {pairs} pairs from {args.input}, provider {provider}; "
-                  "starting the flow…")
+    console.print(f"[bold]personasim[/]: {escape(what)}, provider {provider}; starting the flow…")
     from personasim.dataset import quality
     from personasim.flows.generate import generate_interactions
     from personasim.tasks.prefect_compat import on_embedded_api
@@ -133,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
     from personasim import head_start  # the engine, pyarrow, openai: a second and more, so after the spawn
     opened: OpenRun | None = None
     try:
-        config, pairs = validate(args)
+        config, pairs, source = validate(args)
         _preflight(args, config)
         params = _parameters(args)
         opened = head_start.begin(params, pairs)  # pairs in flight while Prefect is imported and its API boots
@@ -142,7 +145,8 @@ def main(args: argparse.Namespace) -> int:
             api.stop()
         raise
     try:
-        state = _flow(args, params, config, len(pairs), api)
+        state = _flow(args, params, config, f"{len(pairs)} pairs from {args.input}" if source is None
+                      else source.describe(), api)
     except KeyboardInterrupt:
         if opened is None or opened.owner != "command":
             raise

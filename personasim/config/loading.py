@@ -26,11 +26,15 @@ from personasim.config.options import (
     SplitConfig,
 )
 from personasim.config.personagym import is_personagym, translate
+from personasim.config.personas import FormulationSettings, QuerySettings, SamplingSettings, sampling_fields
 from personasim.config.spec import ROLES, GenerationSpec, ModelSpec, PoolModel, Section
 from personasim.errors import ConfigError
 
 _MODEL_KEYS = set(PoolModel.model_fields)
 _CONNECTION_KEYS = set(Connection.model_fields)
+# roles outside the generation spec: what they write is stored with what it is for (a persona's
+# system prompt), so they are not in the dataset's config fingerprint
+PERSONA_ROLES = ("formulator",)
 
 
 class PersonasimConfig(Section):
@@ -43,10 +47,14 @@ class PersonasimConfig(Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
+    formulator: ModelSpec = Field(default_factory=ModelSpec)
+    personas: SamplingSettings | None = None  # None: the config samples no personas (pairs come as input)
+    queries: QuerySettings | None = None
+    formulation: FormulationSettings = Field(default_factory=FormulationSettings)
 
     @model_validator(mode="after")
     def _urls_need_the_openai_provider(self) -> PersonasimConfig:
-        for endpoint in self.endpoints():
+        for endpoint in [*self.endpoints(), self.formulator_endpoint()]:
             if endpoint.model.provider != "openai" and endpoint.connection.base_url:
                 raise ValueError(f"llm.{endpoint.role}: base_url is set but provider is "
                                  f"{endpoint.model.provider!r}; set provider: openai")
@@ -70,6 +78,10 @@ class PersonasimConfig(Section):
                 Endpoint("user_simulator", models.user_simulator, links.user_simulator),
                 Endpoint("distractor", models.distractor, links.distractor)]
 
+    def formulator_endpoint(self) -> Endpoint:
+        """The formulator's model and connection (used only by runs that formulate system prompts)."""
+        return Endpoint("formulator", self.formulator, self.connections.formulator)
+
     def with_seed(self, seed: int) -> PersonasimConfig:
         return self.model_copy(update={"spec": self.spec.model_copy(update={"seed": seed})})
 
@@ -79,7 +91,8 @@ def map_connections(config: PersonasimConfig, change: Callable[[Connection], Con
     links = config.connections
     changed = RoleConnections(style_transfer=change(links.style_transfer),
                               assistant=tuple(change(c) for c in links.assistant),
-                              user_simulator=change(links.user_simulator), distractor=change(links.distractor))
+                              user_simulator=change(links.user_simulator), distractor=change(links.distractor),
+                              formulator=change(links.formulator))
     return config.model_copy(update={"connections": changed})
 
 
@@ -129,7 +142,8 @@ def with_local_model(config: PersonasimConfig, model: str = BUNDLED_LOCAL_MODEL)
         "style_transfer": local(models.style_transfer), "assistant": tuple(local(m) for m in models.assistant),
         "user_simulator": local(models.user_simulator), "distractor": local(models.distractor)})
     no_urls = map_connections(config, lambda c: c.model_copy(update={"base_url": None}))
-    return no_urls.model_copy(update={"spec": config.spec.model_copy(update={"models": changed})})
+    return no_urls.model_copy(update={"spec": config.spec.model_copy(update={"models": changed}),
+                                      "formulator": local(config.formulator)})
 
 
 # -- loading --------------------------------------------------------------------------------------
@@ -160,15 +174,15 @@ def _split_role(section: Any, where: str, pooled: bool) -> tuple[dict[str, Any],
 
 def _roles(llm: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`llm` into (models, connections), `llm.default` applied to every role and pool model."""
-    unknown = sorted(set(llm) - {"default", *ROLES})
+    unknown = sorted(set(llm) - {"default", *ROLES, *PERSONA_ROLES})
     if unknown:
-        raise ConfigError(f"llm.{unknown[0]}: unknown key (expected default, {', '.join(ROLES)})")
+        raise ConfigError(f"llm.{unknown[0]}: unknown key (expected default, {', '.join((*ROLES, *PERSONA_ROLES))})")
     default = llm.get("default") or {}
     if not isinstance(default, Mapping):
         raise ConfigError("llm.default: must be a mapping")
     models: dict[str, Any] = {}
     links: dict[str, Any] = {}
-    for role in ROLES:
+    for role in (*ROLES, *PERSONA_ROLES):
         section = llm.get(role) or {}
         if not isinstance(section, Mapping):
             raise ConfigError(f"llm.{role}: must be a mapping")
@@ -220,7 +234,7 @@ def read_yaml(source: str | Path) -> Any:
 
 
 SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "prompts", "retry", "budget", "export",
-            "splits", "pricing")
+            "splits", "pricing", "personas", "queries", "formulation")
 
 
 def resolve_path(path: str, origin: str) -> Path:
@@ -246,6 +260,39 @@ def _prompt_files(prompts: Any, origin: str) -> dict[str, str]:
     return texts
 
 
+def _persona_sections(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """The `personas` and `queries` sections with their files found: a `sampling_config` file
+    (PersonaGym's layout or personasim's) under the section's own keys, paths against the config."""
+    out: dict[str, Any] = {}
+    personas = raw.get("personas")
+    if personas is not None:
+        if not isinstance(personas, Mapping):
+            raise ConfigError(f"{origin}: personas: must be a mapping")
+        given = dict(personas)
+        fields: dict[str, Any] = {}
+        if given.get("sampling_config"):
+            path = resolve_path(str(given.pop("sampling_config")), origin)
+            sampling = read_yaml(path)
+            if not isinstance(sampling, Mapping):
+                raise ConfigError(f"{path}: a sampling config must be a mapping")
+            fields, notices = sampling_fields(sampling, str(path))
+            for notice in notices:
+                print(f"personasim: sampling config: {notice}", file=sys.stderr)
+        fields.update(given)
+        for key in ("bank", "source"):
+            if fields.get(key) and str(fields[key]) != "default":
+                fields[key] = str(resolve_path(str(fields[key]), origin))
+        out["personas"] = fields
+    queries = raw.get("queries")
+    if queries is not None:
+        if not isinstance(queries, Mapping):
+            raise ConfigError(f"{origin}: queries: must be a mapping")
+        pool = queries.get("pool") or []
+        out["queries"] = {**queries, "pool": [str(resolve_path(str(p), origin)) for p in
+                                              ([pool] if isinstance(pool, str) else pool)]}
+    return out
+
+
 def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None = None) -> PersonasimConfig:
     """Load and validate a config from a YAML path, a dict, or nothing (the offline defaults)."""
     if isinstance(source, PersonasimConfig):
@@ -268,11 +315,17 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
         models, links = _roles(llm)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
+    formulator = models.pop("formulator")
     spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor", "contracts") if k in raw}}
-    if "prompts" in raw:
-        spec["prompts"] = _prompt_files(raw["prompts"], origin)
-    document = {"spec": spec, "connections": links,
-                **{k: raw[k] for k in ("retry", "budget", "export", "splits", "pricing") if k in raw}}
+    prompts = _prompt_files(raw.get("prompts") or {}, origin)
+    formulation = dict(raw.get("formulation") or {})
+    if "formulate_system_prompt" in prompts:  # the formulator's template: not in the spec (see PERSONA_ROLES)
+        formulation["template"] = prompts.pop("formulate_system_prompt")
+    if prompts:
+        spec["prompts"] = prompts
+    document = {"spec": spec, "connections": links, "formulator": formulator, "formulation": formulation,
+                **{k: raw[k] for k in ("retry", "budget", "export", "splits", "pricing") if k in raw},
+                **_persona_sections(raw, origin)}
     try:
         return PersonasimConfig.model_validate(document)
     except ValidationError as exc:

@@ -29,9 +29,10 @@ class RoleConnections(Section):
     assistant: tuple[Connection, ...] = Field(default=(Connection(),), min_length=1)
     user_simulator: Connection = Field(default_factory=Connection)
     distractor: Connection = Field(default_factory=Connection)
+    formulator: Connection = Field(default_factory=Connection)
 
     def all(self) -> list[Connection]:
-        return [self.style_transfer, *self.assistant, self.user_simulator, self.distractor]
+        return [self.style_transfer, *self.assistant, self.user_simulator, self.distractor, self.formulator]
 
 
 class RetryPolicy(Section):

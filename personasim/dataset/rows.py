@@ -6,7 +6,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from personasim.records import Failure, Interaction, Outcome
+from personasim.personas import Assignment, Persona
+from personasim.records import Failure, Interaction, Outcome, Usage
 from personasim.training import TrainingSample
 
 
@@ -37,6 +38,7 @@ def interaction_row(ix: Interaction, run_id: str) -> dict[str, Any]:
         "config_fingerprint": ix.config_fingerprint, "seed": ix.seed, "run_id": run_id,
         "created_at": _ts(ix.created_at),
         "metadata_json": json.dumps(ix.metadata, ensure_ascii=False, sort_keys=True),
+        "system_prompt": ix.system_prompt,
     }
 
 
@@ -84,8 +86,44 @@ def failure_row(failure: Failure, run_id: str) -> dict[str, Any]:
     return {**failure.to_dict(), "run_id": run_id, "failed_at": datetime.now(timezone.utc)}
 
 
-def usage_rows(outcome: Outcome, run_id: str) -> list[dict[str, Any]]:
-    """One row per call the pair paid for, marked with what it paid for."""
-    paid_for = "failure" if isinstance(outcome, Failure) else "interaction"
+def usage_rows(outcome: Outcome | Persona, run_id: str) -> list[dict[str, Any]]:
+    """One row per call a pair (or a persona's system prompt) paid for, marked with what it paid for."""
+    paid_for = ("persona" if isinstance(outcome, Persona) else "failure" if isinstance(outcome, Failure)
+                else "interaction")
     return [{**u.to_dict(), "created_at": _ts(u.created_at), "run_id": run_id, "outcome": paid_for}
             for u in outcome.usage]
+
+
+def persona_row(persona: Persona, run_id: str) -> dict[str, Any]:
+    return {
+        "persona_id": persona.persona_id, "persona_index": persona.index,
+        "persona_features": list(persona.features.items()), "system_prompt": persona.system_prompt,
+        "prompt_source": persona.prompt_source, "prompt_fallback": persona.prompt_fallback,
+        "violations": [v.to_dict() for v in persona.violations], "llm_calls": len(persona.usage),
+        "input_tokens": sum(u.input_tokens for u in persona.usage),
+        "output_tokens": sum(u.output_tokens for u in persona.usage),
+        "formulator_model": _model(persona.usage), "run_id": run_id, "created_at": datetime.now(timezone.utc),
+        "metadata_json": json.dumps(dict(persona.metadata), ensure_ascii=False, sort_keys=True),
+    }
+
+
+def _model(usage: tuple[Usage, ...]) -> str | None:
+    return usage[-1].model if usage else None
+
+
+def stored_persona(row: dict[str, Any]) -> Persona:
+    """The persona a `personas` row was written from (its calls are in token_usage)."""
+    return Persona(row["persona_id"], dict(row["persona_features"]), row["persona_index"], row["system_prompt"],
+                   row["prompt_source"], row["prompt_fallback"], json.loads(row["metadata_json"] or "{}"))
+
+
+def assignment_row(assignment: Assignment, run_id: str) -> dict[str, Any]:
+    return {**{k: v for k, v in assignment.to_dict().items() if k != "metadata"}, "run_id": run_id,
+            "metadata_json": json.dumps(dict(assignment.metadata), ensure_ascii=False, sort_keys=True, default=str),
+            "created_at": datetime.now(timezone.utc)}
+
+
+def stored_assignment(row: dict[str, Any]) -> Assignment:
+    return Assignment(row["persona_id"], row["query_id"], row["original_query"], row["position"],
+                      bool(row["reused"]), row["matched"], row["target_turns"],
+                      json.loads(row["metadata_json"] or "{}"), row["source"] or "")

@@ -56,6 +56,7 @@ INTERACTIONS = pa.schema([
     ("run_id", pa.string()),
     ("created_at", TIMESTAMP),
     ("metadata_json", pa.string()),
+    ("system_prompt", pa.string()),  # what the assistant was told about the persona (null: the generic prompt)
 ])
 
 MESSAGES = pa.schema([
@@ -106,7 +107,8 @@ TOKEN_USAGE = pa.schema([
     ("latency_s", pa.float64()),
     ("created_at", TIMESTAMP),
     ("run_id", pa.string()),
-    ("outcome", pa.string()),  # what the call paid for: "interaction" or "failure"
+    ("outcome", pa.string()),  # what the call paid for: "interaction", "failure" or "persona" (its system prompt)
+    ("persona_id", pa.string()),  # the persona a formulator call wrote for
 ])
 
 FAILURES = pa.schema([
@@ -123,6 +125,37 @@ FAILURES = pa.schema([
     ("failed_at", TIMESTAMP),
 ])
 
+PERSONAS = pa.schema([
+    ("persona_id", pa.string()),
+    ("persona_index", pa.int64()),  # its place in the sample (or the persona file): personas keep it across runs
+    ("persona_features", FEATURES),
+    ("system_prompt", pa.string()),
+    ("prompt_source", pa.string()),  # input, formulated, fallback (the features rendered by rule), none
+    ("prompt_fallback", pa.string()),  # why the fallback was used
+    ("violations", pa.list_(VIOLATION)),
+    ("llm_calls", pa.int32()),
+    ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()),
+    ("formulator_model", pa.string()),
+    ("metadata_json", pa.string()),
+    ("run_id", pa.string()),
+    ("created_at", TIMESTAMP),
+])
+
+ASSIGNMENTS = pa.schema([
+    ("persona_id", pa.string()),
+    ("query_id", pa.string()),
+    ("position", pa.int32()),  # the persona's first, second, ... query
+    ("original_query", pa.string()),
+    ("target_turns", pa.int32()),
+    ("reused", pa.bool_()),  # another persona has this query too (the pool ran out; on_exhausted: reuse)
+    ("matched", pa.bool_()),  # the query's metadata matched the persona (null: no matching asked)
+    ("source", pa.string()),
+    ("metadata_json", pa.string()),
+    ("run_id", pa.string()),
+    ("created_at", TIMESTAMP),
+])
+
 # Tables written in committed waves. `failures/` is not one of them: it is the current view of
 # `failure_log/` (pairs not stored since), rewritten whole when a run publishes its statistics.
 TABLES: dict[str, pa.Schema] = {
@@ -131,4 +164,6 @@ TABLES: dict[str, pa.Schema] = {
     "training": TRAINING,
     "token_usage": TOKEN_USAGE,
     "failure_log": FAILURES,
+    "personas": PERSONAS,
+    "assignments": ASSIGNMENTS,
 }

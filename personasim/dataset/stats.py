@@ -1,8 +1,8 @@
 """The statistics summary of a dataset (stats.json): counts, turns, noise, personas, tokens, cost.
 
-`tokens` and `cost` are the dataset's own: the calls its interactions paid for, the same after
-any number of kills and resumes as for one clean run. `spent` is everything paid for into the
-dataset, failed and interrupted pairs included.
+`tokens` and `cost` are the dataset's own: the calls its interactions and its personas' system
+prompts paid for, the same after any number of kills and resumes as for one clean run. `spent`
+is everything paid for into the dataset, failed and interrupted pairs included.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from personasim.config import DistractorConfig, PriceConfig
+from personasim.dataset.persona_stats import persona_statistics
 from personasim.dataset.quality import INTERACTION_COLUMNS, quality
 from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
@@ -83,7 +84,7 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
         "interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns", "noise_layers", "assistant_model",
         "config_fingerprint", "seed", *INTERACTION_COLUMNS])
     usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens", "outcome"])
-    paid_by_interactions = usage.filter(pc.equal(usage.column("outcome"), pa.scalar("interaction")))
+    paid_by_interactions = usage.filter(pc.is_in(usage.column("outcome"), pa.array(["interaction", "persona"])))
     failures = dataset.table("failures", ["reason"])
     n = ix.num_rows
     user_turns = pc.sum(ix.column("user_turns")).as_py() or 0
@@ -114,6 +115,7 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
                     "interactions_per_persona": {"min": min(personas.values(), default=0),
                                                  "median": statistics.median(personas.values()) if personas else 0,
                                                  "max": max(personas.values(), default=0)}},
+        **({"persona_stages": section} if (section := persona_statistics(dataset)) is not None else {}),
     }
 
 

@@ -36,6 +36,7 @@ LOCK = "_run.lock"
 CURRENT_FAILURES = "failures/current.parquet"
 SCHEMAS = {**TABLES, "failures": FAILURES}
 _PART = re.compile(r"^part-(?P<wave>.+)\.parquet$")
+PARTITIONS = ("run_date", "variant", "split")
 
 
 def resolve(root: str) -> tuple[pafs.FileSystem, str]:
@@ -207,12 +208,15 @@ class Dataset:
 
     # -- reading ------------------------------------------------------------------------------
     def _arrow_dataset(self, name: str) -> ds.Dataset | None:
-        """A table as an Arrow dataset with its partition columns; None while it has no file."""
+        """A table as an Arrow dataset with its partition columns; None while it has no file. Read
+        with the declared schema, so a column added since an older file was written reads as null."""
         directory = self.path(name)
         if not any(f.base_name.endswith(".parquet") and not f.base_name.startswith(".")
                    for f in self._list(directory)):
             return None
-        return ds.dataset(directory, format="parquet", filesystem=self.fs, partitioning="hive")
+        partitions = [pa.field(p, pa.string()) for p in PARTITIONS if p != "split" or name == "training"]
+        return ds.dataset(directory, format="parquet", filesystem=self.fs, partitioning="hive",
+                          schema=pa.schema([*SCHEMAS[name], *partitions]))
 
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """A table's rows with its partition columns (run_date, split), or an empty table."""

@@ -119,6 +119,16 @@ class Engine:
         return sum(tokens_cost(model, t["input_tokens"], t["output_tokens"], self.config.pricing)
                    for model, t in self.spent.by_model().items())
 
+    def may_start(self) -> bool:
+        """Whether new work may start: not stopped, and the budget (if any) not yet spent."""
+        if self.budget_usd is not None and self.spent_usd() >= self.budget_usd:
+            self.stop("budget")
+        return self.stopped is None
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
+
     # -- one pair -------------------------------------------------------------------------------
     def generate(self, pair: Pair, target_turns: int | None = None, prior: Failure | None = None) -> Outcome | None:
         """The pair's interaction (stored, when the engine has a store), or its failure; None when
@@ -128,9 +138,7 @@ class Engine:
         permanent one fails it at once. Every call made on the way is in the record's usage; a
         `prior` failure of the pair (a supplement round) counts its calls and attempts too.
         """
-        if self.budget_usd is not None and self.spent_usd() >= self.budget_usd:
-            self.stop("budget")
-        if self.stopped is not None:
+        if not self.may_start():
             return None
         interaction_id = self.interaction_id(pair)
         ledger = Ledger(interaction_id, self.spent)

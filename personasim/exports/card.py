@@ -10,6 +10,7 @@ import pyarrow as pa
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from personasim.dataset.persona_stats import persona_rows
 from personasim.dataset.quality import as_markdown
 from personasim.training import SPLITS
 
@@ -89,6 +90,22 @@ def _model(m: dict[str, Any]) -> str:
     return f"{m['provider']}/{m['model']} (temperature {m['temperature']}{weight})"
 
 
+def _personas(section: dict[str, Any] | None) -> list[str]:
+    """How the personas were made, when the dataset made them: sampled from a bank of dimensions
+    (or read from a file), given queries from a pool, a system prompt written for each."""
+    if not section:
+        return []
+    sampling = section.get("sampling") or {}
+    made = (f"read from {sampling['from_file']}" if sampling.get("from_file") else
+            f"sampled from the persona bank `{sampling.get('bank', 'default')}` ({sampling.get('strategy')} "
+            f"strategy, at least {sampling.get('min_hamming_distance')} features apart)")
+    return ["## Personas", "",
+            f"The personas were {made}; each was given queries from a deduplicated pool, and the assistant saw "
+            "a system prompt written for its persona (the formulator; a fallback rendering of the features, "
+            "labelled, where no written prompt passed its checks).", "",
+            "| personas | value |", "| --- | --- |", *(f"| {n} | {v} |" for n, v in persona_rows(section)), ""]
+
+
 def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: pa.Schema, providers: set[str]
                  ) -> str:
     """The card's full text; `providers` (of the assistant replies) warn about offline template text."""
@@ -115,6 +132,7 @@ def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: p
         f"{tokens['output_tokens']:,} output tokens, estimated USD {cost['total_usd']} "
         f"(models without a price: {', '.join(cost['unpriced_models']) or 'none'}).", "",
         "## Quality", "", as_markdown(stats["quality"]), "",
+        *_personas(stats.get("persona_stages")),
         "## Use", "", "```python", "from datasets import load_dataset",
         'ds = load_dataset("<this repo or folder>")', 'ds["train"][0]["messages"]', "```", "",
         "## Limitations", "",

@@ -32,6 +32,7 @@ HF_ROW = pa.schema([
     ("persona_features", pa.string()),  # JSON object: feature -> value
     ("original_query", pa.string()),
     ("initial_query", pa.string()),
+    ("system_prompt", pa.string()),  # what the assistant was told about the persona (null: a generic helper)
     ("messages", pa.list_(CHAT_MESSAGE)),  # what a model is trained on: user turns as noised
     ("clean_messages", pa.list_(CHAT_MESSAGE)),  # the same conversation with user turns before noise
     ("num_turns", pa.int32()),
@@ -54,7 +55,7 @@ def _rows(training: pa.Table, by_id: dict[str, dict[str, Any]], variant: str) ->
             "sample_id": row["sample_id"], "interaction_id": row["interaction_id"], "persona_id": row["persona_id"],
             "persona_features": json.dumps(dict(row["persona_features"]), ensure_ascii=False, sort_keys=True),
             "original_query": row["original_query"], "initial_query": row["initial_query"],
-            "messages": row["full_conversation"],
+            "system_prompt": interaction["system_prompt"], "messages": row["full_conversation"],
             "clean_messages": [{"role": m["role"], "content": m["clean_text"] if m["role"] == "user" and m["clean_text"]
                                 else m["content"]} for m in interaction["messages"]],
             "num_turns": row["num_turns"], "termination_reason": interaction["termination_reason"],
@@ -81,7 +82,7 @@ def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
     training = dataset.table("training")  # read once for every variant
     by_id = {r["interaction_id"]: r for r in dataset.table("interactions", [
         "interaction_id", "messages", "termination_reason", "assistant_model", "noise_layers",
-        "assistant_provider"]).to_pylist()}
+        "assistant_provider", "system_prompt"]).to_pylist()}
     out = Path(to)
     written: list[Path] = []
     configs = []

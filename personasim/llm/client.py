@@ -79,7 +79,8 @@ class LLMClient:
                                permanent=not is_transient(exc)) from None
         self.throttle.settle(estimate, completion.input_tokens + completion.output_tokens)
         usage = Usage(self.role, prompt.operation, completion.model, completion.provider, completion.input_tokens,
-                      completion.output_tokens, round(latency, 6), ledger.interaction_id)
+                      completion.output_tokens, round(latency, 6), ledger.interaction_id,
+                      persona_id=ledger.persona_id)
         ledger.add(usage)
         return Reply(completion.text, completion.finish_reason, usage)
 

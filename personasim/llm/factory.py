@@ -1,9 +1,12 @@
 """Builds the clients for the four roles from a config, sharing one connection pool and one
-throttle per endpoint, so an endpoint's limits hold across every role and thread of the run."""
+throttle per endpoint, so an endpoint's limits hold across every role and thread of the run.
+The formulator's client is built when a run first formulates a system prompt: a run of ready
+pairs never needs its endpoint or key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from personasim.config import Connection, Endpoint, PersonasimConfig
 from personasim.llm.client import LLMClient
@@ -19,9 +22,25 @@ class RoleClients:
     assistant_pool: list[tuple[LLMClient, float]]
     user_simulator: LLMClient
     distractor: LLMClient
+    config: PersonasimConfig | None = None
+    backends: _Backends | None = None
+    _formulator: LLMClient | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def formulator(self) -> LLMClient:
+        """The formulator's client, built on first use on the run's shared endpoints."""
+        with self._lock:
+            if self._formulator is None:
+                assert self.config is not None and self.backends is not None, "clients built without a config"
+                endpoint = self.config.formulator_endpoint()
+                self._formulator = LLMClient(endpoint, self.backends.backend(endpoint), self.config.retry,
+                                             self.backends.throttle(endpoint))
+            return self._formulator
 
     def all(self) -> list[LLMClient]:
-        return [self.style_transfer, *(c for c, _ in self.assistant_pool), self.user_simulator, self.distractor]
+        extra = [self._formulator] if self._formulator is not None else []
+        return [self.style_transfer, *(c for c, _ in self.assistant_pool), self.user_simulator, self.distractor,
+                *extra]
 
     def close(self) -> None:
         for backend in {id(c.backend): c.backend for c in self.all()}.values():
@@ -76,4 +95,4 @@ def build_clients(config: PersonasimConfig) -> RoleClients:
             clients[endpoint.role] = client
     weights = [m.weight for m in config.spec.models.assistant]
     return RoleClients(clients["style_transfer"], list(zip(pool, weights, strict=True)), clients["user_simulator"],
-                       clients["distractor"])
+                       clients["distractor"], config, backends)

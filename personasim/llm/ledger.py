@@ -55,10 +55,12 @@ class Ledger:
     """What one pair (or one reference-API call) met on its way: the calls it paid for and the
     replies that broke their role's contract, in order. One thread writes it."""
 
-    __slots__ = ("interaction_id", "usage", "violations", "log")
+    __slots__ = ("interaction_id", "persona_id", "usage", "violations", "log")
 
-    def __init__(self, interaction_id: str | None = None, log: UsageLog | None = None) -> None:
+    def __init__(self, interaction_id: str | None = None, log: UsageLog | None = None,
+                 persona_id: str | None = None) -> None:
         self.interaction_id = interaction_id
+        self.persona_id = persona_id
         self.usage: list[Usage] = []
         self.violations: list[Violation] = []
         self.log = log

@@ -6,6 +6,7 @@ FOLLOW_UP = "follow_up"
 EXTRACT_INTENT = "extract_intent"
 SEMANTIC_REWRITE = "semantic_rewrite"
 PARAPHRASE = "paraphrase"
+FORMULATE = "formulate_system_prompt"
 
 # What the user simulator answers instead of a follow-up when the persona is satisfied.
 SATISFIED = "[SATISFIED]"

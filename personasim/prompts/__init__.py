@@ -13,7 +13,8 @@ from functools import cache
 from importlib import resources
 
 TEMPLATES = ("rewrite_query", "respond", "follow_up", "follow_up.may_stop", "follow_up.must_go_on",
-             "extract_intent", "semantic_rewrite", "paraphrase", "repair")
+             "extract_intent", "semantic_rewrite", "paraphrase", "repair", "formulate_system_prompt",
+             "system_prompt.fallback")
 
 
 @cache
@@ -29,7 +30,8 @@ def render(name: str, **values: str) -> str:
     return template(name).substitute(values)
 
 
-OVERRIDABLE = ("rewrite_query", "follow_up")  # the templates a config may replace with its own file
+# the templates a config may replace with its own file
+OVERRIDABLE = ("rewrite_query", "follow_up", "formulate_system_prompt")
 
 
 def check_override(name: str, text: str) -> str:

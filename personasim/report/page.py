@@ -13,6 +13,7 @@ from string import Template
 from typing import Any
 
 from personasim.dataset.identity import variants
+from personasim.dataset.persona_stats import persona_rows
 from personasim.dataset.quality import as_markdown, summary_rows
 from personasim.dataset.stats import count_rows
 from personasim.dataset.store import Dataset
@@ -56,8 +57,21 @@ def _summary(stats: dict[str, Any], held: list[dict[str, Any]]) -> str:
         _table("assistant models", ["model", "interactions"], assistants),
         _table("variants (config fingerprint)", ["fingerprint", "seed", "interactions"], variant_rows),
         _table("quality", ["figure", "value"], [list(row) for row in summary_rows(stats["quality"])]),
+        *_personas(stats.get("persona_stages")),
         _table("failure reasons", ["reason", "pairs"], [[r, n] for r, n in stats["failure_reasons"].items()]),
     ])
+
+
+def _personas(section: dict[str, Any] | None) -> list[str]:
+    """The persona stages: their figures, and each dimension's value shares against its target."""
+    if not section:
+        return []
+    dimensions = [[name, c["present"], ", ".join(f"{v} {e['share']}" + (f" ({e['target']})" if "target" in e else "")
+                                                 for v, e in c["values"].items()), c.get("max_gap", "-")]
+                  for name, c in section["coverage"].items()]
+    return [_table("personas", ["figure", "value"], [list(row) for row in persona_rows(section)]),
+            _table("persona coverage: each value's share of the personas with the dimension (target)",
+                   ["dimension", "present", "values", "largest gap"], dimensions)]
 
 
 def _charts(stats: dict[str, Any]) -> str:

@@ -18,9 +18,9 @@ from personasim.llm.repair import Checked
 from personasim.roles.slots import outside_code, unfilled_slot
 
 _LABEL = re.compile(r"^\s*\**\s*(user|person|persona|assistant|me|human|ai|customer|rewritten query|rewrite|"
-                    r"revised query|query|follow[- ]?up|message|noisy text)\s*\**\s*:\s*", re.I)
+                    r"revised query|query|follow[- ]?up|message|noisy text|system prompt|system)\s*\**\s*:\s*", re.I)
 _PREAMBLE = re.compile(r"^\s*(?:(?:sure|certainly|ok(?:ay)?|of course)[,!.]?\s*)?here(?:'s| is) (?:the |a |my |your )?"
-                       r"(?:rewritten|revised|paraphrased|new|updated|rephrased)[^:\n]{0,60}:\s*", re.I)
+                       r"(?:rewritten|revised|paraphrased|new|updated|rephrased|system)[^:\n]{0,60}:\s*", re.I)
 # a transcript's next speaker: capitalised as a label (a YAML `user:` key in a code block is not one)
 _TRANSCRIPT = re.compile(r"\n\s*\**\s*(?:PERSON|ASSISTANT|USER|AI|Person|Assistant|User)\s*\**\s*:")
 _QUOTES = ('"', "'", "“", "”")

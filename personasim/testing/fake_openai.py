@@ -104,6 +104,11 @@ def default_reply(operation: str, body: dict[str, Any], n: int) -> str:
         return json.dumps({"noisy_text": f"{payload.get('message', text)} umm idk", "applied_strategies": []})
     if operation == "paraphrase":
         return f"In other words, {text}"
+    if operation == "formulate_system_prompt":
+        traits = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in list((payload.get("persona") or {}).items())[:6])
+        return (f"You are assisting a person with this profile ({traits}). Match their tone and technical level, "
+                f"keep your answers to the length they prefer, and check what they already know before you go "
+                f"into detail (prompt {n}).")
     return f"reply {n}"
 
 

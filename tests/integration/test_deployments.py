@@ -17,12 +17,13 @@ def test_prefect_yaml_entrypoints_parameters_and_schedules(monkeypatch):
     monkeypatch.chdir(ROOT)
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     names = {d["name"] for d in spec["deployments"]}
-    assert names == {"on-demand", "nightly-refresh", "scale-out-kubernetes", "scale-out-docker"}
+    assert names == {"on-demand", "from-personas", "nightly-refresh", "scale-out-kubernetes", "scale-out-docker"}
     pools = {"personasim-process", "personasim-kubernetes", "personasim-docker"}
     for deployment in spec["deployments"]:
         flow = load_flow_from_entrypoint(deployment["entrypoint"])
         flow.validate_parameters(deployment["parameters"])
-        assert Path(deployment["parameters"]["input_path"]).exists()
+        inputs = deployment["parameters"]["input_path"] or deployment["parameters"]["queries"]
+        assert Path(inputs).exists()
         assert deployment["work_pool"]["name"] in pools
         if deployment["work_pool"]["name"] != "personasim-process":  # the code is in the image, where it was copied
             assert deployment["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == (

@@ -18,7 +18,8 @@ def test_the_wheel_installs_nothing_named_tasks_or_flows(tmp_path):
     assert {"personasim/flows/generate.py", "personasim/tasks/generation.py",
             "personasim/tasks/prefect_compat.py", "personasim/prompts/follow_up.txt",
             "personasim/report/template.html", "personasim/report/report.js",
-            "personasim/report/report.css"} <= set(names)
+            "personasim/report/report.css", "personasim/personas/default_bank.yaml",
+            "personasim/prompts/formulate_system_prompt.txt"} <= set(names)
 
 
 def test_no_module_beside_an_entrypoint_shadows_the_standard_library():

@@ -32,8 +32,13 @@ def test_the_documented_example_loads_with_a_notice_per_section(example, monkeyp
     notices = capsys.readouterr().err.splitlines()
     sections = {line.split(": ")[3] for line in notices}
     assert {"api", "interaction_generation", "query_generation.style_transfer", "distractor", "training_data",
-            "experiment", "paths", "persona_generation"} <= sections
-    assert any("paths: ignored" in line for line in notices)
+            "experiment", "paths"} <= sections
+    assert any("persona_generation and paths.persona_bank / paths.sampling: translated to personas" in line
+               for line in notices)
+    assert any("paths: interactions, logs, persona_specs, queries, training_data ignored" in line for line in notices)
+    assert config.personas.num_personas == 100 and config.personas.min_hamming_distance == 3  # persona_generation
+    assert config.personas.bank.endswith("input/persona.yaml") and config.personas.min_constraints == 3  # the files
+    assert config.queries.queries_per_persona == 5 and config.queries.pool[0].endswith("input/query.jsonl")
     spec = config.spec
     assert (spec.seed, spec.generation.min_turns, spec.generation.max_turns) == (42, 2, 5)
     assert spec.generation.transfer_probability == 0.5
