@@ -48,10 +48,11 @@ def _child(kind: str, n: int, distance: int, personagym: str | None) -> dict:
                                                                max_retries=1000), seed=1)
         features = [p.features for p in sampler.sample(n)]
     wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the sampling's, before the figures below
     from personasim.personas.stats import distances
 
     spread = distances(features, distance, search=1)
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak),
             "min": spread["min"], "min_exact": spread["min_exact"], "mean": spread["mean"], "personas": len(features)}
 
 
