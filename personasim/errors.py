@@ -24,5 +24,13 @@ class LLMCallError(PersonasimError):
         self.permanent = permanent
 
 
+class ContextExceeded(LLMCallError):
+    """A request that does not fit its model's context window (the endpoint said so, or its
+    configured `context_tokens` leaves no room for the reply): a conversation ends there."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
 class StorageError(PersonasimError, OSError):
     """Interactions could not be stored durably."""

@@ -18,7 +18,7 @@ from personasim.record_base import Record, known, metadata_facts, now_iso, plain
 
 JSON = Any  # a JSON value (pair metadata given by the user)
 Role = Literal["user", "assistant"]
-Termination = Literal["satisfied", "target_reached", "max_turns", "contract_failure"]
+Termination = Literal["satisfied", "target_reached", "max_turns", "contract_failure", "context_limit"]
 Stage = Literal["formulation", "style_transfer", "noise", "turn_loop", "store"]
 
 

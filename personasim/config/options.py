@@ -6,6 +6,7 @@ Kept apart from the generation spec so the dataset's fingerprint is the spec's h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -22,6 +23,12 @@ class Connection(Section):
     requests_per_minute: float | None = Field(None, gt=0)
     tokens_per_minute: float | None = Field(None, gt=0)
     max_concurrent_requests: int | None = Field(None, ge=1, le=10_000)
+    # How a role that answers in JSON asks for it: a JSON schema the endpoint decodes to (llama.cpp,
+    # vLLM, Ollama and OpenAI do), any JSON object, or only the instructions.
+    structured_outputs: Literal["json_schema", "json_object", "off"] = "json_schema"
+    # The model's context window in tokens, when the endpoint does not say: a conversation about to
+    # outgrow it ends (termination `context_limit`) instead of failing its pair.
+    context_tokens: int | None = Field(None, ge=256, le=10_000_000)
 
 
 class RoleConnections(Section):

@@ -37,7 +37,7 @@ INTERACTIONS = pa.schema([
     ("messages", pa.list_(MESSAGE)),
     ("num_turns", pa.int32()),
     ("target_turns", pa.int32()),
-    ("termination_reason", pa.string()),  # satisfied, target_reached, max_turns, contract_failure
+    ("termination_reason", pa.string()),  # satisfied, target_reached, max_turns, contract_failure, context_limit
     ("assistant_model", pa.string()),
     ("assistant_provider", pa.string()),
     ("user_turns", pa.int32()),

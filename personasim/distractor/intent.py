@@ -18,6 +18,14 @@ from personasim.records import Semantics
 from personasim.roles.persona_text import keywords
 
 
+# What the extractor's JSON must be, for endpoints that decode to a schema (slots are free-form:
+# not OpenAI-strict)
+INTENT_SCHEMA = {"type": "object", "properties": {
+    "intent": {"type": "string"},
+    "slots": {"type": "object", "additionalProperties": {"type": "string"}},
+    "confidence": {"type": "number", "minimum": 0, "maximum": 1}}, "required": ["intent", "slots", "confidence"]}
+
+
 class IntentAnswer(BaseModel):
     """The JSON the extractor asks for."""
 
@@ -36,7 +44,7 @@ class IntentSlotExtractor:
         return Prompt(op.EXTRACT_INTENT, [
             {"role": "system", "content": render("extract_intent")},
             {"role": "user", "content": json.dumps({"message": text}, ensure_ascii=False)},
-        ], offline=lambda rng: offline_intent(text, rng), json_mode=True)
+        ], offline=lambda rng: offline_intent(text, rng), json_mode=True, schema=INTENT_SCHEMA)
 
     def extract(self, text: str, ledger: Ledger | None = None) -> Semantics:
         """The message's intent and slots; `intent: unknown` with the reason if the LLM never answered well."""

@@ -73,9 +73,14 @@ class SemanticDistractorModel(BaseDistractor):
         instructions = "\n".join(f"- {s}: {LAYERS[layer][s]}" for s in strategies)
         system = render("semantic_rewrite", layer=layer, goal=LAYER_GOALS[layer], strategies=instructions)
         payload = {"message": text, "intent": semantics.intent, "slots": dict(semantics.slots)}
+        schema = {"type": "object", "additionalProperties": False, "required": ["noisy_text", "applied_strategies"],
+                  "properties": {"noisy_text": {"type": "string"},
+                                 "applied_strategies": {"type": "array", "items": {"type": "string",
+                                                                                   "enum": list(strategies)}}}}
         return Prompt(op.SEMANTIC_REWRITE, [{"role": "system", "content": system},
                                             {"role": "user", "content": json.dumps(payload, ensure_ascii=False)}],
-                      offline=lambda rng: offline_rewrite(text, semantics.slots, strategies, rng), json_mode=True)
+                      offline=lambda rng: offline_rewrite(text, semantics.slots, strategies, rng), json_mode=True,
+                      schema=schema, strict=True)
 
     def check(self, text: str, layer: str, semantics: Semantics, answer: RewriteAnswer) -> tuple[str, str] | None:
         """The contract beyond the schema: a noisy version of `text` (changed; no label, placeholder or

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from personasim.config import GenerationSpec
 from personasim.distractor import Distractor
+from personasim.errors import ContextExceeded
 from personasim.llm.ledger import Ledger
 from personasim.llm.repair import ContractViolation
 from personasim.records import Interaction, Message, NoiseResult, Pair, Plan, Termination
@@ -76,23 +77,33 @@ class Stages:
         """The turn loop: the assistant sees noisy text; follow-ups are noised as they are written.
 
         A user simulator that breaks its contract for good ends the conversation there once
-        `min_turns` are done (termination `contract_failure`), and fails the pair before that.
+        `min_turns` are done (termination `contract_failure`), and fails the pair before that. A
+        conversation about to outgrow its model's context ends the same way (`context_limit`), its
+        last complete turn kept.
         """
         pair, roles, gen = plan.pair, self.roles, self.spec.generation
         client = roles.assistant.choose(stream(self.seed, plan.interaction_id, "pool"))
         messages: list[Message] = []
         noise, turn = first, 1
+        end: Termination
         while True:
             messages.append(Message("user", noise.noisy_text, turn=turn, clean_text=noise.original_text, noise=noise))
-            answer = roles.assistant.answer(client, noise.noisy_text, messages[:-1], pair.system_prompt, ledger)
+            try:
+                answer = roles.assistant.answer(client, noise.noisy_text, messages[:-1], pair.system_prompt, ledger)
+            except ContextExceeded:
+                if turn - 1 < gen.min_turns:
+                    raise
+                messages.pop()  # the turn the assistant had no room to answer
+                end, turn = "context_limit", turn - 1
+                break
             messages.append(Message("assistant", answer.text, turn=turn, model=client.model, provider=client.provider,
                                     finish_reason=answer.finish_reason, truncated=answer.truncated))
             try:
                 follow_up = roles.user.next_turn(pair.persona_features, messages, turn, plan.target_turns, ledger)
-            except ContractViolation:
+            except (ContractViolation, ContextExceeded) as exc:
                 if turn < gen.min_turns:
                     raise
-                end: Termination = "contract_failure"
+                end = "context_limit" if isinstance(exc, ContextExceeded) else "contract_failure"
                 break
             if follow_up is None:
                 end = "satisfied" if turn < min(plan.target_turns, gen.max_turns) else (

@@ -9,9 +9,9 @@ import time
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from personasim.config import Connection, Endpoint, RetryPolicy
-from personasim.errors import LLMCallError
+from personasim.errors import ContextExceeded, LLMCallError
 from personasim.llm.ledger import Ledger
-from personasim.llm.retry import is_transient, wait_retry_after_or_backoff
+from personasim.llm.retry import is_context_overflow, is_transient, wait_retry_after_or_backoff
 from personasim.llm.throttle import Throttle
 from personasim.llm.types import ChatBackend, Prompt, Reply
 from personasim.records import Usage
@@ -52,6 +52,11 @@ class LLMClient:
     def provider(self) -> str:
         return self.backend.provider
 
+    @property
+    def context_tokens(self) -> int | None:
+        """The model's context window: as configured, else as the backend knows it (a local model)."""
+        return self.connection.context_tokens or getattr(self.backend, "context_tokens", None)
+
     def complete(self, prompt: Prompt, ledger: Ledger, max_tokens: int | None = None) -> Reply:
         """The reply, its usage added to `ledger`; raises LLMCallError once retries cannot help.
 
@@ -67,6 +72,10 @@ class LLMClient:
         )
         # What a rate limiter counts against tokens-per-minute: the prompt plus the completion budget.
         estimate = sum(len(m["content"]) for m in prompt.messages) // 4 + spec.max_tokens
+        window = self.context_tokens
+        if window is not None and estimate > window:
+            raise ContextExceeded(f"{self.role}.{prompt.operation} on model {self.spec.model!r}: context_limit: about "
+                                  f"{estimate:,} tokens with the reply's budget, over the {window:,}-token context")
         try:
             for attempt in retrying:
                 with attempt, self.throttle.request(estimate):
@@ -75,8 +84,10 @@ class LLMClient:
                     latency = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - every failure becomes one clear, redacted error
             reason = redact(describe_failure(exc), self.connection)
-            raise LLMCallError(f"{self.role}.{prompt.operation} on model {self.spec.model!r}: {reason}",
-                               permanent=not is_transient(exc)) from None
+            where = f"{self.role}.{prompt.operation} on model {self.spec.model!r}"
+            if is_context_overflow(exc):
+                raise ContextExceeded(f"{where}: context_limit: {reason}") from None
+            raise LLMCallError(f"{where}: {reason}", permanent=not is_transient(exc)) from None
         self.throttle.settle(estimate, completion.input_tokens + completion.output_tokens)
         usage = Usage(self.role, prompt.operation, completion.model, completion.provider, completion.input_tokens,
                       completion.output_tokens, round(latency, 6), ledger.interaction_id,

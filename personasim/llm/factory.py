@@ -62,7 +62,7 @@ class _Backends:
     def backend(self, endpoint: Endpoint) -> ChatBackend:
         provider, link = endpoint.model.provider, endpoint.connection
         key: tuple[object, ...] = (provider, endpoint.model.model) if provider == "local" else (
-            provider, *_endpoint_key(link), link.timeout)
+            provider, *_endpoint_key(link), link.timeout, link.structured_outputs)
         if key not in self._backends:
             if provider == "offline":
                 self._backends[key] = OfflineBackend(self.seed)

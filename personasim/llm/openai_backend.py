@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from typing import Any
 
 import openai
@@ -12,31 +14,65 @@ from personasim.llm.keys import resolve_api_key
 from personasim.llm.retry import ContentFiltered, MalformedCompletion
 from personasim.llm.types import Completion, Prompt
 
+log = logging.getLogger("personasim.llm")
+
 # Sent with every request so proxies, logs and test servers can tell the calls apart.
 OPERATION_HEADER = "X-Personasim-Operation"
 
 
 class OpenAIBackend:
-    """Chat completions over HTTP. The client's own retries are off: the retry policy decides (client.py)."""
+    """Chat completions over HTTP. The client's own retries are off: the retry policy decides (client.py).
+
+    A role that answers in JSON is asked for it as the connection's `structured_outputs` says: a
+    `json_schema` response format (decoding constrained to the role's schema), a `json_object`,
+    or nothing. An endpoint that answers 400 to a schema is asked again with `json_object`, and
+    from then on for the rest of the run, with one warning; the role's validation stays behind both.
+    """
 
     provider = "openai"
 
     def __init__(self, connection: Connection, model: str) -> None:
         self._client = openai.OpenAI(api_key=resolve_api_key(connection, model), base_url=connection.base_url,
                                      timeout=connection.timeout, max_retries=0)
+        self._structured = connection.structured_outputs
+        self._where = connection.base_url or "the OpenAI API"
+        self._lock = threading.Lock()
+
+    def response_format(self, prompt: Prompt) -> dict[str, Any] | None:
+        if not prompt.json_mode or self._structured == "off":
+            return None
+        if self._structured == "json_schema" and prompt.schema is not None:
+            return {"type": "json_schema", "json_schema": {"name": prompt.operation, "schema": dict(prompt.schema),
+                                                           "strict": prompt.strict}}
+        return {"type": "json_object"}
 
     def complete(self, prompt: Prompt, model: ModelSpec) -> Completion:
         body: dict[str, Any] = {"model": model.model, "messages": prompt.messages,
                                 "temperature": model.temperature, "max_tokens": model.max_tokens}
-        if prompt.json_mode:
-            body["response_format"] = {"type": "json_object"}
+        form = self.response_format(prompt)
+        if form is not None:
+            body["response_format"] = form
+        try:
+            raw = self._post(body, prompt)
+        except openai.BadRequestError as exc:
+            if form is None or form["type"] != "json_schema":
+                raise
+            raw = self._post({**body, "response_format": {"type": "json_object"}}, prompt)  # the refusal's cause
+            with self._lock:  # the endpoint takes no schema: json_object for the rest of the run
+                warn, self._structured = self._structured == "json_schema", "json_object"
+            if warn:
+                log.warning("%s refused a JSON schema response format (%s); asking for json_object from now on",
+                            self._where, str(exc).splitlines()[0][:200])
+        return parse_completion(json.loads(raw), model.model, prompt.operation)
+
+    def _post(self, body: dict[str, Any], prompt: Prompt) -> bytes:
         # The client's generic POST (its documented way to call any endpoint; errors, timeouts and
         # status codes are still the client's) with the wire-format body we already have, read back
         # as bytes: `chat.completions.create` re-walks every message through its TypedDict
         # transform and builds a pydantic ChatCompletion, together a third of the client's CPU per call.
-        raw = self._client.post("/chat/completions", cast_to=bytes, body=body,
-                                options={"headers": {OPERATION_HEADER: prompt.operation}})
-        return parse_completion(json.loads(raw), model.model, prompt.operation)
+        raw: bytes = self._client.post("/chat/completions", cast_to=bytes, body=body,
+                                       options={"headers": {OPERATION_HEADER: prompt.operation}})
+        return raw
 
     def close(self) -> None:
         self._client.close()

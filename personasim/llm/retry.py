@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import re
 import time
 
 import openai
@@ -27,6 +28,15 @@ _TRANSIENT = (
     json.JSONDecodeError,
     MalformedCompletion,
 )
+
+
+_CONTEXT = re.compile(r"context (?:length|size|window)|maximum context|exceeds the available context|too many tokens|"
+                      r"prompt is too long|reduce the length", re.I)
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """A 400 (or 413) saying the request does not fit the model's context (OpenAI, vLLM, llama.cpp, Ollama)."""
+    return isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413) and bool(_CONTEXT.search(str(exc)))
 
 
 def is_transient(exc: BaseException) -> bool:

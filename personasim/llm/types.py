@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from personasim.config import ModelSpec
 from personasim.records import Usage
@@ -18,13 +18,17 @@ class Prompt:
     """One chat request from a role.
 
     `offline` is the role's own stand-in answer, written from the role's inputs: the offline
-    backend calls it instead of a model, so the pipeline runs end to end without a key.
+    backend calls it instead of a model, so the pipeline runs end to end without a key. A role
+    that answers in JSON gives its `schema` (a JSON Schema): endpoints that constrain decoding to
+    a schema are asked to (see OpenAIBackend).
     """
 
     operation: str
     messages: list[ChatMessage]
     offline: Callable[[random.Random], str]
     json_mode: bool = False
+    schema: Mapping[str, Any] | None = None
+    strict: bool = False  # the schema meets OpenAI's strict rules (every property required, none extra)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Scripted replies per operation, recorded requests, injected faults (status codes with
 Retry-After, slow replies, malformed bodies, dropped connections), latency with jitter and an
-optional requests-per-minute limit answered with 429. It speaks HTTP, so the real `openai`
-client is exercised end to end.
+optional requests-per-minute limit answered with 429. A `json_schema` response format is
+answered with an instance of the schema (or refused with 400, as some servers do, when
+`json_schema=False`). It speaks HTTP, so the real `openai` client is exercised end to end.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Fault:
     delay: float = 0.0
     operation: str | None = None  # only requests of this operation trigger it
     echo_auth: bool = False  # a careless server that repeats the Authorization header in its error
+    message: str | None = None  # the error's message (default: "injected <status>")
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,30 @@ def _user_payload(body: dict[str, Any]) -> tuple[str, Any]:
         return text, None
 
 
+def schema_instance(schema: Any) -> Any:
+    """A value valid against a (simple) JSON schema: what a server decoding to it would give."""
+    if not isinstance(schema, dict):
+        return None
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: schema_instance(sub) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items"))]
+    if kind == "integer":
+        low, high = schema.get("minimum", 1), schema.get("maximum", 5)
+        return (low + high) // 2
+    if kind == "number":
+        return schema.get("minimum", 0.5)
+    if kind == "boolean":
+        return True
+    return "value"
+
+
 def default_reply(operation: str, body: dict[str, Any], n: int) -> str:
-    """Plausible text for each personasim operation, so unscripted calls succeed."""
+    """Plausible text for each personasim operation, so unscripted calls succeed; under a JSON
+    schema response format, an instance of the schema for an operation it knows no reply for."""
     text, payload = _user_payload(body)
     payload = payload if isinstance(payload, dict) else {}
     if operation == "rewrite_query":
@@ -109,6 +133,9 @@ def default_reply(operation: str, body: dict[str, Any], n: int) -> str:
         return (f"You are assisting a person with this profile ({traits}). Match their tone and technical level, "
                 f"keep your answers to the length they prefer, and check what they already know before you go "
                 f"into detail (prompt {n}).")
+    form = body.get("response_format") or {}
+    if form.get("type") == "json_schema":
+        return json.dumps(schema_instance((form.get("json_schema") or {}).get("schema")))
     return f"reply {n}"
 
 
@@ -129,8 +156,9 @@ class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer() as server:`; point clients at `server.base_url`."""
 
     def __init__(self, *, latency: float = 0.0, jitter: float = 0.0, requests_per_minute: float | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, json_schema: bool = True) -> None:
         self.latency = latency
+        self.json_schema = json_schema
         self.jitter = jitter
         self.requests_per_minute = requests_per_minute
         self.requests: list[RecordedRequest] = []
@@ -301,6 +329,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
+        form = body.get("response_format") or {}
+        if form.get("type") == "json_schema" and not owner.json_schema:
+            owner._record(operation, body, auth, "400")
+            self._send_json(400, {"error": {"message": "response_format type 'json_schema' is not supported",
+                                            "type": "invalid_request_error", "param": "response_format"}})
+            return
         fault = owner._next_fault(operation)
         delay = owner.latency + (owner._rng.uniform(-owner.jitter, owner.jitter) if owner.jitter else 0.0)
         if delay > 0:
@@ -331,7 +365,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "status":
             owner._record(operation, body, auth, str(fault.status))
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            message = f"injected {fault.status}" + (f" for credentials {auth}" if fault.echo_auth else "")
+            message = (fault.message or f"injected {fault.status}") + (f" for credentials {auth}" if fault.echo_auth
+                                                                        else "")
             self._send_json(fault.status, {"error": {"message": message, "type": "injected"}}, headers)
         elif fault.kind == "slow":
             owner._record(operation, body, auth, "slow")
