@@ -91,6 +91,25 @@ def _modelled(pair: Pair, config: PersonasimConfig, estimate: Estimate) -> None:
             paraphrase = noise.activation_probability * noise.rule_based.strategies["paraphrase"].probability
             estimate.add(models.distractor.model, paraphrase, paraphrase * (_tokens(render("paraphrase")) + user),
                          paraphrase * user)
+    _judged(pair, config, estimate, round(turns), history)
+
+
+def _judged(pair: Pair, config: PersonasimConfig, estimate: Estimate, turns: int, conversation: float) -> None:
+    """The judge's calls for one pair: a check of each drafted user turn and rewrite (the gate),
+    and a score of the conversation per judge (booked apart, as the `judge` stage)."""
+    judges, spec = config.spec.models.judges, config.spec
+    if not judges:
+        return
+    persona = format_persona(pair.persona_features)
+    if spec.gate.judge:
+        checks = (turns - 1) + (spec.generation.transfer_probability if pair.adapted_query is None else 0)
+        system = _tokens(render("judge.turn", persona=persona))
+        estimate.add(judges[0].model, checks, checks * (system + conversation / 2), checks * JSON_OVERHEAD_TOKENS)
+    if config.judging.in_run:
+        axes = "\n".join(config.judging.rubric(axis) for axis in config.judging.axes)
+        system = _tokens(render("judge.conversation", persona=persona, axes=axes))
+        for judge in judges:
+            estimate.add(judge.model, 1, system + conversation, len(config.judging.axes) * JSON_OVERHEAD_TOKENS)
 
 
 def _calibrated(dataset: Dataset, fingerprint: str) -> tuple[int, dict[str, dict[str, float]]]:

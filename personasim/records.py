@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from personasim.judgement import Score, Verdict
 from personasim.record_base import Record, known, metadata_facts, now_iso, plain, usage_totals
 
 JSON = Any  # a JSON value (pair metadata given by the user)
@@ -164,14 +165,14 @@ class NoisyVersion(Record):
         return cls(result.noisy_text, result.layer, result.applied_strategies)
 
 
-_MESSAGE_FACTS = ("turn", "clean_text", "noise", "model", "provider", "finish_reason", "truncated")
+_MESSAGE_FACTS = ("turn", "clean_text", "noise", "model", "provider", "finish_reason", "truncated", "verdicts")
 
 
 @dataclass(frozen=True, init=False)
 class Message(Record):
-    """One message. For user turns `content` is what the assistant saw (noisy when noised) and
-    `clean_text` what the persona meant; assistant turns name the model that wrote them, why its
-    reply ended, and whether it was cut at the token limit.
+    """One message. For user turns `content` is what the assistant saw (noisy when noised),
+    `clean_text` what the persona meant and `verdicts` what the gate said of each draft; assistant
+    turns name the model that wrote them, why its reply ended, and whether it was cut at the limit.
 
     `Message(role, content, timestamp, metadata)` (the reference API's form) fills the fields
     from the metadata dict.
@@ -187,6 +188,7 @@ class Message(Record):
     provider: str | None
     finish_reason: str | None
     truncated: bool
+    verdicts: tuple[Verdict, ...]
 
     def __init__(self, role: Role, content: str, timestamp: str | None = None,
                  metadata: Mapping[str, Any] | None = None, **given: Any) -> None:
@@ -205,6 +207,8 @@ class Message(Record):
             set_(self, name, facts.get(name))
         set_(self, "noise", NoiseResult.from_dict(noise) if isinstance(noise, Mapping) else noise)
         set_(self, "truncated", bool(facts.get("truncated")))
+        set_(self, "verdicts", tuple(v if isinstance(v, Verdict) else Verdict.from_dict(v)
+                                     for v in facts.get("verdicts") or ()))
 
     @property
     def was_noised(self) -> bool:
@@ -218,7 +222,8 @@ class Message(Record):
                     "finish_reason": self.finish_reason, "truncated": self.truncated}
         return {"turn": self.turn, "is_initial": self.turn == 1, "is_followup": self.turn > 1,
                 "was_noised": self.was_noised, "clean_text": self.clean_text,
-                "noise": self.noise.to_dict() if self.noise is not None and self.noise.activated else None}
+                "noise": self.noise.to_dict() if self.noise is not None and self.noise.activated else None,
+                **({"verdicts": plain(self.verdicts)} if self.verdicts else {})}
 
 
     @classmethod
@@ -237,6 +242,7 @@ class Plan(Record):
     style_transferred: bool
     target_turns: int
     style_transfer_fallback: str | None = None  # why the original query was kept after a broken rewrite
+    verdicts: tuple[Verdict, ...] = ()  # what the gate said of each draft of the rewrite
 
 
 _INTERACTION_FACTS = ("target_turns", "termination_reason", "style_transferred", "style_transfer_fallback",
@@ -274,26 +280,28 @@ class Interaction(Record):
     pair_metadata: Mapping[str, JSON]
     usage: tuple[Usage, ...]
     violations: tuple[Violation, ...]
+    scores: tuple[Score, ...]
 
     def __init__(self, interaction_id: str, persona_id: str, persona_features: Mapping[str, str],
                  original_query: str, initial_query: str, messages: list[Message], num_turns: int,
                  metadata: Mapping[str, Any] | None = None, *, query_id: str | None = None,
                  created_at: str | None = None, usage: tuple[Usage, ...] = (),
-                 violations: tuple[Violation, ...] = (), **given: Any) -> None:
+                 violations: tuple[Violation, ...] = (), scores: tuple[Score, ...] = (), **given: Any) -> None:
         unknown = sorted(set(given) - set(_INTERACTION_FACTS))
         if unknown:
             raise TypeError(f"Interaction() got an unexpected keyword argument {unknown[0]!r}")
         facts = dict(metadata or {})
         if "stop_reason" in facts:  # the name before contract failures ended conversations too
             facts.setdefault("termination_reason", facts.pop("stop_reason"))
-        facts = {**metadata_facts(facts, _INTERACTION_FACTS, ("noise", "token_usage", "violations"), "Interaction"),
+        facts = {**metadata_facts(facts, _INTERACTION_FACTS, ("noise", "token_usage", "violations", "scores"),
+                                  "Interaction"),
                  **given}
         set_ = object.__setattr__
         for name, value in (("interaction_id", interaction_id), ("persona_id", persona_id),
                             ("persona_features", persona_features), ("original_query", original_query),
                             ("initial_query", initial_query), ("messages", messages), ("num_turns", num_turns),
                             ("query_id", query_id), ("created_at", created_at or now_iso()), ("usage", usage),
-                            ("violations", violations)):
+                            ("violations", violations), ("scores", scores)):
             set_(self, name, value)
         for name in _INTERACTION_FACTS:
             set_(self, name, facts.get(name))
@@ -340,6 +348,7 @@ class Interaction(Record):
                       "strategies": sorted({s for n in noised for s in n.applied_strategies}),
                       "fallbacks": self.noise_fallbacks},
             "token_usage": usage_totals(self.usage), "violations": plain(self.violations),
+            **({"scores": plain(self.scores)} if self.scores else {}),
         }
 
 
@@ -355,7 +364,8 @@ class Interaction(Record):
             data["initial_query"], [Message.from_dict(m) for m in data["messages"]], data["num_turns"],
             data.get("metadata"), query_id=data.get("query_id"), created_at=data.get("created_at"),
             usage=tuple(Usage.from_dict(u) for u in data.get("usage") or ()),
-            violations=tuple(Violation.from_dict(v) for v in data.get("violations") or ()), **given,
+            violations=tuple(Violation.from_dict(v) for v in data.get("violations") or ()),
+            scores=tuple(Score.from_dict(s) for s in data.get("scores") or ()), **given,
         )
 
 

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from personasim.dataset import compute_statistics
+from personasim.dataset.publish import publish
 from personasim.dataset.rows import (
     failure_row,
     interaction_row,
     message_rows,
+    score_rows,
     training_row,
-    training_sample,
     usage_rows,
 )
-from personasim.dataset.store import Dataset
 from personasim.records import Failure, Interaction, Outcome
-from personasim.report import write_report
 from personasim.run_handle import RunHandle
 from personasim.tasks.prefect_compat import Sealed
-from personasim.training import (
-    SPLITS,
-    SampleCounts,
-    TrainingSample,
-    interaction_to_training_sample,
-    jsonl_lines,
-    jsonl_name,
-)
+from personasim.training import interaction_to_training_sample
 
 
 @task(name="write-wave", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE, persist_result=False)
@@ -48,6 +37,7 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
         "training": [training_row(interaction_to_training_sample(ix, splits), run_id) for ix in interactions],
         "failure_log": [failure_row(f, run_id) for f in failures],
         "token_usage": [row for o in outcomes.value for row in usage_rows(o, run_id)],
+        "scores": [row for ix in interactions for row in score_rows(ix.interaction_id, ix.scores, run_id)],
     }
     with run.in_use():
         run.dataset.write_wave(wave_id, run_date, run.config.fingerprint(), rows)
@@ -58,25 +48,4 @@ def write_wave_task(run: RunHandle, wave_id: str, run_date: str, outcomes: Seale
 def publish_statistics_task(run: RunHandle) -> tuple[dict[str, Any], str]:
     """Compaction, the current failures, stats.json for the whole dataset, chat-format JSONL exports
     per split and the HTML report; the statistics and where the report is."""
-    dataset = run.dataset
-    dataset.compact()  # the run's waves into a few files per partition
-    dataset.write_current_failures()
-    stats = compute_statistics(dataset, run.config.pricing, run.config.spec.distractor)
-    dataset.write_json("stats.json", stats)
-    counts = SampleCounts()
-    for split in SPLITS:  # each split's file written as its rows are read
-        dataset.write_file(f"exports/{jsonl_name(split, chat_format=True)}",
-                           jsonl_lines(_split_samples(dataset, split, counts), chat_format=True))
-    dataset.write_json("exports/statistics.json", counts.summary())
-    report, _ = write_report(dataset)
-    return stats, report
-
-
-def _split_samples(dataset: Dataset, split: str, counts: SampleCounts) -> Iterator[TrainingSample]:
-    """A split's training samples, read a batch at a time (the partition filter reads only its
-    files) and counted on the way for the export's statistics."""
-    for batch in dataset.batches("training", where=pc.field("split") == split):
-        for row in batch.to_pylist():
-            sample = training_sample(row)
-            counts.add(sample)
-            yield sample
+    return publish(run.dataset, run.config)

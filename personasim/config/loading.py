@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
+from personasim.config.judging import JudgingSettings
 from personasim.config.options import (
     BudgetConfig,
     Connection,
@@ -35,6 +36,7 @@ _CONNECTION_KEYS = set(Connection.model_fields)
 # roles outside the generation spec: what they write is stored with what it is for (a persona's
 # system prompt), so they are not in the dataset's config fingerprint
 PERSONA_ROLES = ("formulator",)
+JUDGE = "judge"  # llm.judge: a mapping (one judge) or a list (several); no judging when absent
 
 
 class PersonasimConfig(Section):
@@ -51,6 +53,17 @@ class PersonasimConfig(Section):
     personas: SamplingSettings | None = None  # None: the config samples no personas (pairs come as input)
     queries: QuerySettings | None = None
     formulation: FormulationSettings = Field(default_factory=FormulationSettings)
+    judging: JudgingSettings = Field(default_factory=JudgingSettings)
+
+    @model_validator(mode="after")
+    def _every_axis_has_a_rubric(self) -> PersonasimConfig:
+        for axis in self.judging.axes:
+            try:
+                self.judging.rubric(axis)
+            except KeyError:
+                raise ValueError(f"judging.axes: {axis!r} has no rubric: give one in judging.rubrics "
+                                 f"(axis: file)") from None
+        return self
 
     @model_validator(mode="after")
     def _urls_need_the_openai_provider(self) -> PersonasimConfig:
@@ -60,6 +73,8 @@ class PersonasimConfig(Section):
                                  f"{endpoint.model.provider!r}; set provider: openai")
         if len(self.connections.assistant) != len(self.spec.models.assistant):
             raise ValueError("llm.assistant: every model_pool entry needs its connection")
+        if len(self.connections.judges) != len(self.spec.models.judges):
+            raise ValueError("llm.judge: every judge needs its connection")
         return self
 
     @property
@@ -76,7 +91,8 @@ class PersonasimConfig(Section):
         return [Endpoint("style_transfer", models.style_transfer, links.style_transfer),
                 *(Endpoint("assistant", m, c) for m, c in zip(models.assistant, links.assistant, strict=True)),
                 Endpoint("user_simulator", models.user_simulator, links.user_simulator),
-                Endpoint("distractor", models.distractor, links.distractor)]
+                Endpoint("distractor", models.distractor, links.distractor),
+                *(Endpoint("judge", m, c) for m, c in zip(models.judges, links.judges, strict=True))]
 
     def formulator_endpoint(self) -> Endpoint:
         """The formulator's model and connection (used only by runs that formulate system prompts)."""
@@ -92,7 +108,7 @@ def map_connections(config: PersonasimConfig, change: Callable[[Connection], Con
     changed = RoleConnections(style_transfer=change(links.style_transfer),
                               assistant=tuple(change(c) for c in links.assistant),
                               user_simulator=change(links.user_simulator), distractor=change(links.distractor),
-                              formulator=change(links.formulator))
+                              formulator=change(links.formulator), judges=tuple(change(c) for c in links.judges))
     return config.model_copy(update={"connections": changed})
 
 
@@ -140,7 +156,8 @@ def with_local_model(config: PersonasimConfig, model: str = BUNDLED_LOCAL_MODEL)
     models = config.spec.models
     changed = models.model_copy(update={
         "style_transfer": local(models.style_transfer), "assistant": tuple(local(m) for m in models.assistant),
-        "user_simulator": local(models.user_simulator), "distractor": local(models.distractor)})
+        "user_simulator": local(models.user_simulator), "distractor": local(models.distractor),
+        "judges": tuple(local(m) for m in models.judges)})
     no_urls = map_connections(config, lambda c: c.model_copy(update={"base_url": None}))
     return no_urls.model_copy(update={"spec": config.spec.model_copy(update={"models": changed}),
                                       "formulator": local(config.formulator)})
@@ -174,9 +191,10 @@ def _split_role(section: Any, where: str, pooled: bool) -> tuple[dict[str, Any],
 
 def _roles(llm: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """`llm` into (models, connections), `llm.default` applied to every role and pool model."""
-    unknown = sorted(set(llm) - {"default", *ROLES, *PERSONA_ROLES})
+    unknown = sorted(set(llm) - {"default", *ROLES, *PERSONA_ROLES, JUDGE})
     if unknown:
-        raise ConfigError(f"llm.{unknown[0]}: unknown key (expected default, {', '.join((*ROLES, *PERSONA_ROLES))})")
+        raise ConfigError(f"llm.{unknown[0]}: unknown key (expected default, "
+                          f"{', '.join((*ROLES, *PERSONA_ROLES, JUDGE))})")
     default = llm.get("default") or {}
     if not isinstance(default, Mapping):
         raise ConfigError("llm.default: must be a mapping")
@@ -196,6 +214,13 @@ def _roles(llm: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         split = [_split_role(_merge(base, entry) if isinstance(entry, Mapping) else entry,
                              f"llm.assistant.model_pool[{i}]", pooled=True) for i, entry in enumerate(pool)]
         models[role], links[role] = [m for m, _ in split], [c for _, c in split]
+    judges = llm.get(JUDGE)
+    if judges is not None:
+        listed = judges if isinstance(judges, list) else [judges]
+        split = [_split_role(_merge(default, entry) if isinstance(entry, Mapping) else entry,
+                             f"llm.judge[{i}]" if isinstance(judges, list) else "llm.judge", pooled=False)
+                 for i, entry in enumerate(listed)]
+        models["judges"], links["judges"] = [m for m, _ in split], [c for _, c in split]
     return models, links
 
 
@@ -234,7 +259,7 @@ def read_yaml(source: str | Path) -> Any:
 
 
 SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "prompts", "retry", "budget", "export",
-            "splits", "pricing", "personas", "queries", "formulation")
+            "splits", "pricing", "personas", "queries", "formulation", "gate", "judging")
 
 
 def resolve_path(path: str, origin: str) -> Path:
@@ -293,6 +318,25 @@ def _persona_sections(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
     return out
 
 
+def _judging(raw: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """The `judging` section with its rubric files read (`rubrics: {axis: file}`)."""
+    judging = raw.get("judging")
+    if judging is None:
+        return {}
+    if not isinstance(judging, Mapping):
+        raise ConfigError(f"{origin}: judging: must be a mapping")
+    rubrics = judging.get("rubrics") or {}
+    if not isinstance(rubrics, Mapping):
+        raise ConfigError(f"{origin}: judging.rubrics: must map an axis to a file")
+    texts = {}
+    for axis, path in rubrics.items():
+        try:
+            texts[str(axis)] = resolve_path(str(path), origin).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{origin}: judging.rubrics.{axis}: cannot read {path}: {exc.strerror or exc}") from None
+    return {"judging": {**judging, "rubrics": texts}}
+
+
 def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None = None) -> PersonasimConfig:
     """Load and validate a config from a YAML path, a dict, or nothing (the offline defaults)."""
     if isinstance(source, PersonasimConfig):
@@ -316,7 +360,8 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
     except ConfigError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     formulator = models.pop("formulator")
-    spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor", "contracts") if k in raw}}
+    spec = {"models": models, **{k: raw[k] for k in ("seed", "generation", "distractor", "contracts", "gate")
+                                 if k in raw}}
     prompts = _prompt_files(raw.get("prompts") or {}, origin)
     formulation = dict(raw.get("formulation") or {})
     if "formulate_system_prompt" in prompts:  # the formulator's template: not in the spec (see PERSONA_ROLES)
@@ -325,7 +370,7 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
         spec["prompts"] = prompts
     document = {"spec": spec, "connections": links, "formulator": formulator, "formulation": formulation,
                 **{k: raw[k] for k in ("retry", "budget", "export", "splits", "pricing") if k in raw},
-                **_persona_sections(raw, origin)}
+                **_persona_sections(raw, origin), **_judging(raw, origin)}
     try:
         return PersonasimConfig.model_validate(document)
     except ValidationError as exc:

@@ -37,9 +37,11 @@ class RoleConnections(Section):
     user_simulator: Connection = Field(default_factory=Connection)
     distractor: Connection = Field(default_factory=Connection)
     formulator: Connection = Field(default_factory=Connection)
+    judges: tuple[Connection, ...] = ()
 
     def all(self) -> list[Connection]:
-        return [self.style_transfer, *self.assistant, self.user_simulator, self.distractor, self.formulator]
+        return [self.style_transfer, *self.assistant, self.user_simulator, self.distractor, self.formulator,
+                *self.judges]
 
 
 class RetryPolicy(Section):

@@ -52,6 +52,7 @@ class RoleModels(Section):
     assistant: tuple[PoolModel, ...] = Field(default=(PoolModel(),), min_length=1)
     user_simulator: ModelSpec = Field(default_factory=ModelSpec)
     distractor: ModelSpec = Field(default_factory=ModelSpec)
+    judges: tuple[ModelSpec, ...] = ()  # llm.judge: none, one, or several (other model families)
 
     @model_validator(mode="after")
     def _weights_positive(self) -> RoleModels:
@@ -62,7 +63,8 @@ class RoleModels(Section):
     def all(self) -> list[tuple[str, ModelSpec]]:
         """(role, model) for every role, one entry per pool model."""
         return [("style_transfer", self.style_transfer), *(("assistant", m) for m in self.assistant),
-                ("user_simulator", self.user_simulator), ("distractor", self.distractor)]
+                ("user_simulator", self.user_simulator), ("distractor", self.distractor),
+                *(("judge", m) for m in self.judges)]
 
 
 class GenerationConfig(Section):
@@ -157,6 +159,17 @@ class ContractConfig(Section):
     max_length_ratio: float = Field(4.0, ge=1, le=50, description="a rewrite's words / the query's, at most")
 
 
+class GateConfig(Section):
+    """What a user turn and a rewrite must pass before they are kept (personasim.roles.gate): cheap
+    rules (no assistant phrasing, no offer of help, no fourth wall, the persona's language), then,
+    with a judge configured, the judge's in-character check. A draft that fails is asked for
+    again with the reason, like any broken contract."""
+
+    rules: bool = True
+    language: bool = True
+    judge: bool = True
+
+
 class GenerationSpec(Section):
     """What is generated: the seed, each role's model, the conversation shape and the noise."""
 
@@ -166,6 +179,7 @@ class GenerationSpec(Section):
     distractor: DistractorConfig = Field(default_factory=DistractorConfig)
     contracts: ContractConfig = Field(default_factory=ContractConfig)
     prompts: dict[str, str] = Field(default_factory=dict, description="replacement templates: name -> text")
+    gate: GateConfig = Field(default_factory=GateConfig)
 
     @field_validator("prompts")
     @classmethod
@@ -175,6 +189,12 @@ class GenerationSpec(Section):
         return {name: check_override(name, text) for name, text in prompts.items()}
 
     def fingerprint(self) -> str:
-        """A short hash of the whole spec: equal specs generate the same data."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        """A short hash of the whole spec: equal specs generate the same data. What was added to
+        the spec after datasets were made (judges, the gate) is hashed only when set apart from its
+        default, so those datasets keep their fingerprint."""
+        payload = self.model_dump(mode="json")
+        if not self.models.judges:
+            del payload["models"]["judges"]
+        if self.gate == GateConfig():
+            del payload["gate"]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from personasim.judgement import Score
 from personasim.personas import Assignment, Persona
 from personasim.records import Failure, Interaction, Outcome, Usage
 from personasim.training import TrainingSample
@@ -54,9 +56,14 @@ def message_rows(ix: Interaction, run_id: str) -> list[dict[str, Any]]:
             "noise_strategies": list(noise.applied_strategies) if noise else [],
             "noise_fallback": noise.fallback_reason if noise else None,
             "model": m.model, "provider": m.provider, "finish_reason": m.finish_reason, "truncated": m.truncated,
-            "timestamp": _ts(m.timestamp), "run_id": run_id,
+            "timestamp": _ts(m.timestamp), "run_id": run_id, "verdicts": [v.to_dict() for v in m.verdicts],
         })
     return rows
+
+
+def score_rows(interaction_id: str, scores: Iterable[Score], run_id: str) -> list[dict[str, Any]]:
+    now = datetime.now(timezone.utc)
+    return [{**s.to_dict(), "interaction_id": interaction_id, "run_id": run_id, "created_at": now} for s in scores]
 
 
 def training_row(sample: TrainingSample, run_id: str) -> dict[str, Any]:
@@ -88,10 +95,13 @@ def failure_row(failure: Failure, run_id: str) -> dict[str, Any]:
 
 def usage_rows(outcome: Outcome | Persona, run_id: str) -> list[dict[str, Any]]:
     """One row per call a pair (or a persona's system prompt) paid for, marked with what it paid for."""
-    paid_for = ("persona" if isinstance(outcome, Persona) else "failure" if isinstance(outcome, Failure)
-                else "interaction")
-    return [{**u.to_dict(), "created_at": _ts(u.created_at), "run_id": run_id, "outcome": paid_for}
-            for u in outcome.usage]
+    kind = "persona" if isinstance(outcome, Persona) else "failure" if isinstance(outcome, Failure) else "interaction"
+    return paid_rows(outcome.usage, run_id, kind)
+
+
+def paid_rows(usage: Iterable[Usage], run_id: str, paid_for: str) -> list[dict[str, Any]]:
+    """One row per call, marked with what it paid for: interaction, failure, persona or judge."""
+    return [{**u.to_dict(), "created_at": _ts(u.created_at), "run_id": run_id, "outcome": paid_for} for u in usage]
 
 
 def persona_row(persona: Persona, run_id: str) -> dict[str, Any]:

@@ -25,6 +25,8 @@ MESSAGE = pa.struct([
 ])
 VIOLATION = pa.struct([("role", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
                        ("repaired", pa.bool_())])
+VERDICT = pa.struct([("attempt", pa.int32()), ("stage", pa.string()), ("outcome", pa.string()),
+                     ("reason", pa.string())])
 
 INTERACTIONS = pa.schema([
     ("interaction_id", pa.string()),
@@ -77,6 +79,7 @@ MESSAGES = pa.schema([
     ("truncated", pa.bool_()),
     ("timestamp", TIMESTAMP),
     ("run_id", pa.string()),
+    ("verdicts", pa.list_(VERDICT)),  # a user turn: what the gate said of each of its drafts
 ])
 
 NOISY_VERSION = pa.struct([("text", pa.string()), ("layer", pa.string()), ("applied_strategies", STRINGS)])
@@ -156,6 +159,16 @@ ASSIGNMENTS = pa.schema([
     ("created_at", TIMESTAMP),
 ])
 
+SCORES = pa.schema([  # one row per interaction, axis and judge model
+    ("interaction_id", pa.string()),
+    ("axis", pa.string()),
+    ("score", pa.int32()),  # 1-5
+    ("reason", pa.string()),
+    ("judge_model", pa.string()),
+    ("run_id", pa.string()),
+    ("created_at", TIMESTAMP),
+])
+
 # Tables written in committed waves. `failures/` is not one of them: it is the current view of
 # `failure_log/` (pairs not stored since), rewritten whole when a run publishes its statistics.
 TABLES: dict[str, pa.Schema] = {
@@ -166,4 +179,5 @@ TABLES: dict[str, pa.Schema] = {
     "failure_log": FAILURES,
     "personas": PERSONAS,
     "assignments": ASSIGNMENTS,
+    "scores": SCORES,
 }

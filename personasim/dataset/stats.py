@@ -16,8 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from personasim.config import DistractorConfig, PriceConfig
+from personasim.dataset.judging_stats import gate, judging
 from personasim.dataset.persona_stats import persona_statistics
 from personasim.dataset.quality import INTERACTION_COLUMNS, quality
+from personasim.dataset.realism import realism
 from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
 from personasim.pricing import estimate_cost
@@ -84,7 +86,8 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
         "interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns", "noise_layers", "assistant_model",
         "config_fingerprint", "seed", *INTERACTION_COLUMNS])
     usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens", "outcome"])
-    paid_by_interactions = usage.filter(pc.is_in(usage.column("outcome"), pa.array(["interaction", "persona"])))
+    paid_by_interactions = usage.filter(pc.is_in(usage.column("outcome"),
+                                                 pa.array(["interaction", "persona", "judge"])))
     failures = dataset.table("failures", ["reason"])
     n = ix.num_rows
     user_turns = pc.sum(ix.column("user_turns")).as_py() or 0
@@ -116,6 +119,8 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
                                                  "median": statistics.median(personas.values()) if personas else 0,
                                                  "max": max(personas.values(), default=0)}},
         **({"persona_stages": section} if (section := persona_statistics(dataset)) is not None else {}),
+        **({"judging": scores} if (scores := judging(dataset)) is not None else {}),
+        "gate": gate(dataset), "realism": realism(dataset),
     }
 
 

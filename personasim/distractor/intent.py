@@ -17,7 +17,6 @@ from personasim.prompts import render
 from personasim.records import Semantics
 from personasim.roles.persona_text import keywords
 
-
 # What the extractor's JSON must be, for endpoints that decode to a schema (slots are free-form:
 # not OpenAI-strict)
 INTENT_SCHEMA = {"type": "object", "properties": {

@@ -23,6 +23,7 @@ from personasim.pricing import tokens_cost
 from personasim.prompts import Prompts
 from personasim.records import Failure, Interaction, Outcome, Pair, Stage
 from personasim.roles.assistant import AssistantModel
+from personasim.roles.judge import Judge
 from personasim.roles.style_transfer import StyleTransfer
 from personasim.roles.user_simulator import UserFeedbackModel
 
@@ -50,11 +51,14 @@ class Triage:
 
 def build_roles(config: PersonasimConfig, clients: RoleClients, distractor: Distractor | None,
                 usage: UsageLog | None = None) -> Roles:
-    gen, contracts, prompts = config.spec.generation, config.spec.contracts, Prompts(config.spec.prompts)
-    return Roles(StyleTransfer(clients.style_transfer, gen.transfer_probability, contracts, prompts),
+    spec = config.spec
+    gen, contracts, prompts, gate = spec.generation, spec.contracts, Prompts(spec.prompts), spec.gate
+    judge = Judge(clients.judges, config.judging) if clients.judges else None
+    return Roles(StyleTransfer(clients.style_transfer, gen.transfer_probability, contracts, prompts, gate, judge),
                  AssistantModel(clients.assistant_pool, seed=config.seed, usage=usage, contracts=contracts),
-                 UserFeedbackModel(clients.user_simulator, gen.min_turns, gen.max_turns, usage, contracts, prompts),
-                 distractor)
+                 UserFeedbackModel(clients.user_simulator, gen.min_turns, gen.max_turns, usage, contracts, prompts,
+                                   gate, judge),
+                 distractor, judge)
 
 
 def configured_distractor(config: PersonasimConfig, clients: RoleClients, usage: UsageLog | None = None
@@ -73,7 +77,7 @@ class Engine:
                  store: InteractionStore | None = None, concurrency: int = 8, spent: UsageLog | None = None,
                  budget_usd: float | None = None) -> None:
         self.config = config
-        self.stages = Stages(config.spec, roles)
+        self.stages = Stages(config.spec, roles, config.judging)
         self.clients = clients
         self.retry: RetryPolicy = config.retry
         self.store = store

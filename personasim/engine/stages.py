@@ -7,18 +7,25 @@ conversation is the same whatever thread, process or batch runs it.
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from personasim.config import GenerationSpec
+from personasim.config.judging import JudgingSettings
 from personasim.distractor import Distractor
 from personasim.errors import ContextExceeded
+from personasim.judgement import Score
 from personasim.llm.ledger import Ledger
 from personasim.llm.repair import ContractViolation
 from personasim.records import Interaction, Message, NoiseResult, Pair, Plan, Termination
 from personasim.rng import stream
 from personasim.roles.assistant import AssistantModel
-from personasim.roles.style_transfer import StyleTransfer
+from personasim.roles.judge import Judge
+from personasim.roles.style_transfer import Rewrite, StyleTransfer
 from personasim.roles.user_simulator import UserFeedbackModel
+
+log = logging.getLogger("personasim.engine")
 
 
 def interaction_id_for(pair: Pair, seed: int, fingerprint: str) -> str:
@@ -35,12 +42,14 @@ class Roles:
     assistant: AssistantModel
     user: UserFeedbackModel
     distractor: Distractor | None
+    judge: Judge | None = None
 
 
 class Stages:
-    def __init__(self, spec: GenerationSpec, roles: Roles) -> None:
+    def __init__(self, spec: GenerationSpec, roles: Roles, judging: JudgingSettings | None = None) -> None:
         self.spec = spec
         self.roles = roles
+        self.judging = judging or JudgingSettings()
         self.seed = spec.seed
         self.fingerprint = spec.fingerprint()
 
@@ -49,14 +58,13 @@ class Stages:
 
     def plan(self, pair: Pair, interaction_id: str, ledger: Ledger, target_turns: int | None = None) -> Plan:
         """Style transfer (unless an adapted query is given) and the conversation's target length."""
-        fallback = None
         if pair.adapted_query is not None:
-            initial, transferred = pair.adapted_query, False
+            rewrite = Rewrite(pair.adapted_query, False)
         else:
-            initial, transferred, fallback = self.roles.style_transfer.rewrite(
-                pair.original_query, pair.persona_features, stream(self.seed, interaction_id, "transfer"), ledger)
-        return Plan(pair, interaction_id, initial, transferred, self.target_turns(pair, interaction_id, target_turns),
-                    fallback)
+            rewrite = self.roles.style_transfer.rewrite(pair.original_query, pair.persona_features,
+                                                        stream(self.seed, interaction_id, "transfer"), ledger)
+        return Plan(pair, interaction_id, rewrite.text, rewrite.transferred,
+                    self.target_turns(pair, interaction_id, target_turns), rewrite.fallback, rewrite.verdicts)
 
     def target_turns(self, pair: Pair, interaction_id: str, override: int | None = None) -> int:
         """The conversation's target length (as asked, the pair's, the config's, or drawn from the
@@ -84,10 +92,11 @@ class Stages:
         pair, roles, gen = plan.pair, self.roles, self.spec.generation
         client = roles.assistant.choose(stream(self.seed, plan.interaction_id, "pool"))
         messages: list[Message] = []
-        noise, turn = first, 1
+        noise, turn, verdicts = first, 1, plan.verdicts
         end: Termination
         while True:
-            messages.append(Message("user", noise.noisy_text, turn=turn, clean_text=noise.original_text, noise=noise))
+            messages.append(Message("user", noise.noisy_text, turn=turn, clean_text=noise.original_text, noise=noise,
+                                    verdicts=verdicts))
             try:
                 answer = roles.assistant.answer(client, noise.noisy_text, messages[:-1], pair.system_prompt, ledger)
             except ContextExceeded:
@@ -110,7 +119,8 @@ class Stages:
                     "max_turns" if turn >= gen.max_turns else "target_reached")
                 break
             turn += 1
-            noise = self.noise(plan.interaction_id, turn, follow_up, ledger)
+            noise, verdicts = self.noise(plan.interaction_id, turn, follow_up.text, ledger), follow_up.verdicts
+        scores = self.score(pair, messages, ledger)  # before the ledger is read: the judge's calls are the pair's
         return Interaction(
             interaction_id=plan.interaction_id, persona_id=pair.persona_id,
             persona_features=dict(pair.persona_features), original_query=pair.original_query,
@@ -119,5 +129,18 @@ class Stages:
             style_transfer_fallback=plan.style_transfer_fallback, violations=tuple(ledger.violations),
             system_prompt=pair.system_prompt, assistant_model=client.model, assistant_provider=client.provider,
             config_fingerprint=self.fingerprint, seed=self.seed, pair_metadata=dict(pair.metadata),
-            usage=tuple(ledger.usage),
+            usage=tuple(ledger.usage), scores=scores,
         )
+
+    def score(self, pair: Pair, messages: Sequence[Message], ledger: Ledger) -> tuple[Score, ...]:
+        """Every judge's scores of the conversation, when the run scores as it goes (a judge that
+        cannot answer leaves its scores to `personasim judge`)."""
+        judge = self.roles.judge
+        if judge is None or not self.judging.in_run:
+            return ()
+        said = [(m.role, m.clean_text if m.role == "user" and m.clean_text is not None else m.content)
+                for m in messages]
+        scores, missing = judge.score(pair.persona_features, said, pair.system_prompt, ledger)
+        for reason in missing:
+            log.warning("no scores for %s/%s from %s", pair.persona_id, pair.query_key, reason)
+        return tuple(scores)

@@ -10,8 +10,10 @@ import pyarrow as pa
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from personasim.dataset.judging_stats import judging_rows
 from personasim.dataset.persona_stats import persona_rows
 from personasim.dataset.quality import as_markdown
+from personasim.exports.selection import filtering_lines
 from personasim.training import SPLITS
 
 _DTYPES = {pa.string(): "string", pa.int32(): "int32", pa.int64(): "int64", pa.bool_(): "bool",
@@ -106,8 +108,18 @@ def _personas(section: dict[str, Any] | None) -> list[str]:
             "| personas | value |", "| --- | --- |", *(f"| {n} | {v} |" for n, v in persona_rows(section)), ""]
 
 
-def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: pa.Schema, providers: set[str]
-                 ) -> str:
+def _judged(section: dict[str, Any] | None) -> list[str]:
+    """The judges' scores, when the dataset was judged."""
+    if not section:
+        return []
+    return ["## Judged", "",
+            f"{section['scored']:,} conversations were scored from 1 to 5 on each axis by "
+            f"{', '.join(section['judges'])}, each score with a one-line reason (the `scores/` table).", "",
+            "| judged | value |", "| --- | --- |", *(f"| {n} | {v} |" for n, v in judging_rows(section)), ""]
+
+
+def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: pa.Schema, providers: set[str],
+                 filtered: dict[str, Any] | None = None) -> str:
     """The card's full text; `providers` (of the assistant replies) warn about offline template text."""
     tokens, cost = stats["tokens"], stats["cost"]
     body = [
@@ -133,6 +145,8 @@ def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: p
         f"(models without a price: {', '.join(cost['unpriced_models']) or 'none'}).", "",
         "## Quality", "", as_markdown(stats["quality"]), "",
         *_personas(stats.get("persona_stages")),
+        *_judged(stats.get("judging")),
+        *filtering_lines(filtered or {}),
         "## Use", "", "```python", "from datasets import load_dataset",
         'ds = load_dataset("<this repo or folder>")', 'ds["train"][0]["messages"]', "```", "",
         "## Limitations", "",

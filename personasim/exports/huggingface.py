@@ -22,6 +22,7 @@ from personasim.dataset.schema import CHAT_MESSAGE, NOISY_VERSION, STRINGS
 from personasim.dataset.store import Dataset
 from personasim.errors import ConfigError, PersonasimError
 from personasim.exports.card import SplitFile, dataset_card
+from personasim.exports.selection import Selection
 from personasim.fsio import atomic_write_bytes
 from personasim.training import SPLITS
 
@@ -46,8 +47,10 @@ HF_ROW = pa.schema([
 
 
 def _rows(training: pa.Table, by_id: dict[str, dict[str, Any]], variant: str) -> dict[str, list[dict[str, Any]]]:
-    """One variant's training samples as HF rows, by split; `by_id`: the interactions they came from."""
-    training_rows = training.filter(pc.equal(training.column("variant"), pa.scalar(variant))).to_pylist()
+    """One variant's training samples as HF rows, by split; `by_id`: the interactions they came from
+    (those an export keeps)."""
+    training_rows = [r for r in training.filter(pc.equal(training.column("variant"), pa.scalar(variant))).to_pylist()
+                     if r["interaction_id"] in by_id]
     splits: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
     for row in sorted(training_rows, key=lambda r: r["sample_id"]):
         interaction = by_id[row["interaction_id"]]
@@ -72,17 +75,19 @@ def _config_names(held: list[dict[str, Any]]) -> dict[str, str]:
     return {v["fingerprint"]: f"variant-{v['fingerprint']}" for v in held}
 
 
-def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
-    """Write `data/<config>/<split>-00000-of-00001.parquet` and README.md into `to`; their paths."""
+def export_hf(dataset: Dataset, to: str | Path, selection: Selection | None = None) -> list[Path]:
+    """Write `data/<config>/<split>-00000-of-00001.parquet` and README.md into `to`, the conversations
+    `selection` keeps (all by default); their paths."""
     stats = dataset.read_json("stats.json")
     if stats is None:
         raise PersonasimError(f"{dataset.root}: no stats.json (not a personasim dataset, or no run finished)")
     held = [v for v in variants(dataset) if stats["variants"].get(v["fingerprint"], {}).get("interactions")]
     names = _config_names(held)
     training = dataset.table("training")  # read once for every variant
+    kept, filtered = (selection or Selection()).keep(dataset)
     by_id = {r["interaction_id"]: r for r in dataset.table("interactions", [
         "interaction_id", "messages", "termination_reason", "assistant_model", "noise_layers",
-        "assistant_provider", "system_prompt"]).to_pylist()}
+        "assistant_provider", "system_prompt"]).to_pylist() if kept is None or r["interaction_id"] in kept}
     out = Path(to)
     written: list[Path] = []
     configs = []
@@ -104,7 +109,7 @@ def export_hf(dataset: Dataset, to: str | Path) -> list[Path]:
             written.append(path)
             files[split] = SplitFile(relative, len(rows), table.nbytes, len(payload))
         configs.append({"name": name, "variant": variant, "files": files})
-    card = dataset_card(stats, configs, HF_ROW, {r["assistant_provider"] for r in by_id.values()})
+    card = dataset_card(stats, configs, HF_ROW, {r["assistant_provider"] for r in by_id.values()}, filtered)
     atomic_write_bytes(out / "README.md", card.encode("utf-8"))
     return [*written, out / "README.md"]
 

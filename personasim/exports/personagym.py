@@ -16,6 +16,7 @@ from typing import Any
 from personasim.config import ExportConfig
 from personasim.dataset import Dataset
 from personasim.dataset.rows import training_sample
+from personasim.exports.selection import Selection
 from personasim.fsio import atomic_write_bytes
 from personasim.training import SPLITS, TrainingSample
 
@@ -64,12 +65,16 @@ def statistics(samples: list[TrainingSample]) -> dict[str, Any]:
     }
 
 
-def export_personagym(dataset: Dataset, to: str | Path, include: ExportConfig | None = None) -> list[Path]:
-    """Write the four files into `to`; returns their paths."""
+def export_personagym(dataset: Dataset, to: str | Path, include: ExportConfig | None = None,
+                      selection: Selection | None = None) -> list[Path]:
+    """Write the four files into `to`, the conversations `selection` keeps (all by default);
+    returns their paths."""
     include = include or ExportConfig()
     providers = dict(zip(*(dataset.table("interactions", ["interaction_id", "assistant_provider"])
                            .column(c).to_pylist() for c in ("interaction_id", "assistant_provider")), strict=True))
-    samples = [training_sample(row) for row in dataset.table("training").to_pylist()]
+    kept, _ = (selection or Selection()).keep(dataset)
+    samples = [training_sample(row) for row in dataset.table("training").to_pylist()
+               if kept is None or row["interaction_id"] in kept]
     out = Path(to)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -22,6 +22,7 @@ class RoleClients:
     assistant_pool: list[tuple[LLMClient, float]]
     user_simulator: LLMClient
     distractor: LLMClient
+    judges: list[LLMClient] = field(default_factory=list)
     config: PersonasimConfig | None = None
     backends: _Backends | None = None
     _formulator: LLMClient | None = None
@@ -40,7 +41,7 @@ class RoleClients:
     def all(self) -> list[LLMClient]:
         extra = [self._formulator] if self._formulator is not None else []
         return [self.style_transfer, *(c for c, _ in self.assistant_pool), self.user_simulator, self.distractor,
-                *extra]
+                *self.judges, *extra]
 
     def close(self) -> None:
         for backend in {id(c.backend): c.backend for c in self.all()}.values():
@@ -86,13 +87,21 @@ class _Backends:
 def build_clients(config: PersonasimConfig) -> RoleClients:
     backends = _Backends(config.seed)
     clients = {}
-    pool = []
+    pool: list[LLMClient] = []
+    judges: list[LLMClient] = []
     for endpoint in config.endpoints():
         client = LLMClient(endpoint, backends.backend(endpoint), config.retry, backends.throttle(endpoint))
-        if endpoint.role == "assistant":
-            pool.append(client)
+        if endpoint.role in ("assistant", "judge"):
+            (pool if endpoint.role == "assistant" else judges).append(client)
         else:
             clients[endpoint.role] = client
     weights = [m.weight for m in config.spec.models.assistant]
     return RoleClients(clients["style_transfer"], list(zip(pool, weights, strict=True)), clients["user_simulator"],
-                       clients["distractor"], config, backends)
+                       clients["distractor"], judges, config, backends)
+
+
+def judge_clients(config: PersonasimConfig) -> list[LLMClient]:
+    """Clients for the config's judges alone (judging a dataset needs no other role's endpoint or key)."""
+    backends = _Backends(config.seed)
+    return [LLMClient(e, backends.backend(e), config.retry, backends.throttle(e)) for e in config.endpoints()
+            if e.role == "judge"]

@@ -21,6 +21,7 @@ class LocalBackend:
             self.server.stop()
             raise
         self.model_name = self.server.model_path.name
+        self.context_tokens = self.server.context_tokens  # a slot's context: conversations end before outgrowing it
 
     def complete(self, prompt: Prompt, model: ModelSpec) -> Completion:
         completion = self._http.complete(prompt, model)

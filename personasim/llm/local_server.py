@@ -50,9 +50,14 @@ def _free_port() -> int:
 
 
 class LocalModelServer:
-    """Starts the child server and waits until it answers /v1/models; `stop()` ends it."""
+    """Starts the child server and waits until it answers /v1/models; `stop()` ends it.
 
-    def __init__(self, model: str, *, parallel: int = 4, context: int = 16384, startup_timeout: float = 120.0):
+    `context` 0 (the default) gives every slot the model's trained context (llama.cpp sizes the
+    cache from the model): a fixed total split over many slots left each conversation 1,024
+    tokens. `context_tokens` is what a slot holds, as the server reports it.
+    """
+
+    def __init__(self, model: str, *, parallel: int = 4, context: int = 0, startup_timeout: float = 120.0):
         if importlib.util.find_spec("xllamacpp") is None:
             raise ConfigError(f"provider 'local' needs xllamacpp: {INSTALL_HINT}")
         self.model_path = resolve_model(model)
@@ -61,6 +66,7 @@ class LocalModelServer:
         cmd = [sys.executable, "-m", "personasim.llm.local_server", "--model", str(self.model_path),
                "--port", str(self.port), "--parallel", str(parallel), "--context", str(context)]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.context_tokens: int | None = None
         try:
             self._wait_ready(startup_timeout)
         except BaseException:
@@ -76,7 +82,10 @@ class LocalModelServer:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as response:
                     json.loads(response.read())
-                    return
+                with urllib.request.urlopen(self.base_url.removesuffix("/v1") + "/props", timeout=2) as response:
+                    slot = json.loads(response.read()).get("default_generation_settings") or {}
+                    self.context_tokens = slot.get("n_ctx") if isinstance(slot.get("n_ctx"), int) else None
+                return
             except (urllib.error.URLError, OSError, ValueError):
                 time.sleep(0.1)
         raise LLMCallError(f"the local model server did not answer within {timeout:.0f} s")
@@ -90,7 +99,8 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--context", type=int, default=16384)
+    parser.add_argument("--context", type=int, default=0, help="the cache's tokens; 0: the model's trained "
+                                                                   "context for every slot")
     args = parser.parse_args(argv)
     import xllamacpp
 

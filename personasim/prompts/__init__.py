@@ -14,7 +14,9 @@ from importlib import resources
 
 TEMPLATES = ("rewrite_query", "respond", "follow_up", "follow_up.may_stop", "follow_up.must_go_on",
              "extract_intent", "semantic_rewrite", "paraphrase", "repair", "formulate_system_prompt",
-             "system_prompt.fallback")
+             "system_prompt.fallback", "judge.turn", "judge.rewrite", "judge.conversation",
+             *(f"judge.axis.{axis}" for axis in ("persona_adherence", "naturalness", "stop_timing", "personalization",
+                                                 "helpfulness", "coherence")))
 
 
 @cache

@@ -15,10 +15,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from personasim.dataset.flags import flags
+from personasim.dataset.judging_stats import interaction_scores
 from personasim.dataset.store import Dataset
 
 _TOKEN = re.compile(r"\s+|\S+")  # words and the spaces between them, so the pieces join back exactly
-FLAGS = ("truncated", "fallback", "violation")
 _COLUMNS = ["interaction_id", "persona_id", "persona_features", "original_query", "initial_query",
             "style_transferred", "style_transfer_fallback", "num_turns", "termination_reason", "assistant_model",
             "noise_layers", "noise_fallbacks", "truncated_turns", "violations"]
@@ -36,13 +37,6 @@ def word_diff(clean: str, noisy: str) -> list[list[str]]:
             if words:
                 runs.append([op, "".join(words)])
     return runs
-
-
-def _flags(row: dict[str, Any]) -> list[str]:
-    marks = {"truncated": bool(row["truncated_turns"]),
-             "fallback": bool(row["style_transfer_fallback"] or row["noise_fallbacks"]),
-             "violation": bool(row["violations"])}
-    return [flag for flag in FLAGS if marks[flag]]
 
 
 def _message(m: dict[str, Any]) -> dict[str, Any]:
@@ -69,13 +63,15 @@ def sample_conversations(dataset: Dataset, limit: int) -> tuple[list[dict[str, A
         by_interaction.setdefault(m["interaction_id"], []).append(_message(m))
     training = dataset.table("training", ["interaction_id", "split"]).to_pylist()
     split = {t["interaction_id"]: t["split"] for t in training}
+    scores = interaction_scores(dataset)
     conversations = [{
         "id": r["interaction_id"], "persona": r["persona_id"], "features": dict(r["persona_features"]),
         "split": split.get(r["interaction_id"], "-"), "model": r["assistant_model"], "turns": r["num_turns"],
         "termination": r["termination_reason"], "layers": sorted(set(r["noise_layers"] or [])),
-        "flags": _flags(r), "original_query": r["original_query"],
+        "flags": flags(r), "original_query": r["original_query"],
         "rewritten": r["initial_query"] if r["style_transferred"] else None,
         "style_fallback": r["style_transfer_fallback"], "violations": r["violations"] or [],
         "messages": by_interaction.get(r["interaction_id"], []),
+        "scores": {axis: round(value, 2) for axis, value in scores.get(r["interaction_id"], {}).items()},
     } for r in sorted(rows, key=lambda r: r["interaction_id"])]
     return conversations, total

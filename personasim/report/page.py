@@ -12,6 +12,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from personasim.dataset.flags import FLAGS
 from personasim.dataset.identity import variants
 from personasim.dataset.persona_stats import persona_rows
 from personasim.dataset.quality import as_markdown, summary_rows
@@ -20,7 +21,8 @@ from personasim.dataset.store import Dataset
 from personasim.errors import PersonasimError
 from personasim.fsio import atomic_write_bytes
 from personasim.report.charts import bar_chart
-from personasim.report.conversations import FLAGS, sample_conversations
+from personasim.report.conversations import sample_conversations
+from personasim.report.judged import judged_charts, judged_tables
 
 MAX_CONVERSATIONS = 2000  # conversations in the browser; the summary and plots count every one
 REPORT = "report.html"
@@ -58,6 +60,7 @@ def _summary(stats: dict[str, Any], held: list[dict[str, Any]]) -> str:
         _table("variants (config fingerprint)", ["fingerprint", "seed", "interactions"], variant_rows),
         _table("quality", ["figure", "value"], [list(row) for row in summary_rows(stats["quality"])]),
         *_personas(stats.get("persona_stages")),
+        *judged_tables(stats, _table),
         _table("failure reasons", ["reason", "pairs"], [[r, n] for r, n in stats["failure_reasons"].items()]),
     ])
 
@@ -85,6 +88,7 @@ def _charts(stats: dict[str, Any]) -> str:
                   {m: t["input_tokens"] + t["output_tokens"] for m, t in tokens["by_module"].items()}),
         bar_chart("cost per stage (USD)", {m: usd for m, usd in stats["cost"].get("by_module", {}).items()
                                            if usd is not None}, empty="no stage has a price for all its models"),
+        *judged_charts(stats),
     ])
 
 

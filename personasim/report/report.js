@@ -27,6 +27,7 @@
   fill($("f-split"), all.map((c) => c.split));
   fill($("f-model"), all.map((c) => c.model));
   fill($("f-layer"), all.flatMap((c) => c.layers));
+  fill($("f-axis"), all.flatMap((c) => Object.keys(c.scores)));
   data.flags.forEach((flag) => {
     const label = el("label");
     const box = el("input");
@@ -42,10 +43,12 @@
     const persona = $("f-persona").value, split = $("f-split").value;
     const model = $("f-model").value, layer = $("f-layer").value;
     const flags = [...document.querySelectorAll("#f-flags input:checked")].map((box) => box.value);
+    const axis = $("f-axis").value, least = Number($("f-min").value) || 1;
     return all.filter((c) =>
       (!persona || c.persona === persona) && (!split || c.split === split) && (!model || c.model === model) &&
       (!layer || (layer === "(none)" ? c.layers.length === 0 : c.layers.includes(layer))) &&
-      flags.every((flag) => c.flags.includes(flag)));
+      flags.every((flag) => c.flags.includes(flag)) &&
+      (!axis || (axis in c.scores && c.scores[axis] >= least)));
   }
 
   function bubble(label, text) {
@@ -85,6 +88,7 @@
     const tags = el("div");
     [c.split, c.model, c.turns + " turns", c.termination, ...c.layers].forEach((t) => tags.appendChild(el("span", "tag", t)));
     c.flags.forEach((t) => tags.appendChild(el("span", "tag flag", t)));
+    Object.entries(c.scores).forEach(([axis, score]) => tags.appendChild(el("span", "tag score", axis + " " + score)));
     box.appendChild(tags);
     box.appendChild(el("p", "muted", "persona: " + Object.entries(c.features).map(([k, v]) => k + "=" + v).join(", ")));
     box.appendChild(el("p", "muted", "original query: " + c.original_query +

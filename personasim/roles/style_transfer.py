@@ -6,8 +6,11 @@ import json
 import random
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from personasim.config import ContractConfig
+from personasim.config.spec import GateConfig
+from personasim.judgement import Verdict
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger
@@ -15,6 +18,8 @@ from personasim.llm.repair import Checked, ask_checked
 from personasim.llm.types import Prompt, Reply
 from personasim.prompts import Prompts
 from personasim.roles.contract import clean, common_problems
+from personasim.roles.gate import Draft, TurnGate, rewrite_rules
+from personasim.roles.judge import Judge
 from personasim.roles.persona_text import format_persona, trait
 
 _ANSWER = re.compile(r"^\s*(sure|certainly|of course|absolutely|great question|here(?:'s| is) (?:how|what|a|an|the)\b|"
@@ -23,15 +28,28 @@ _ANSWER = re.compile(r"^\s*(sure|certainly|of course|absolutely|great question|h
 _STEPS = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.M)
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """The query the conversation starts from: rewritten or kept (with the reason when every rewrite
+    broke its contract or failed the gate), and what the gate said of each draft."""
+
+    text: str
+    transferred: bool
+    fallback: str | None = None
+    verdicts: tuple[Verdict, ...] = ()
+
+
 class StyleTransfer:
     """The seed query in the persona's voice: a rewrite of the query, never an answer to it."""
 
     def __init__(self, client: LLMClient, transfer_probability: float, contracts: ContractConfig | None = None,
-                 prompts: Prompts | None = None) -> None:
+                 prompts: Prompts | None = None, gate: GateConfig | None = None, judge: Judge | None = None) -> None:
         self.client = client
         self.prompts = prompts or Prompts()
         self.transfer_probability = transfer_probability
         self.contracts = contracts or ContractConfig()
+        self.gate = gate or GateConfig()
+        self.judge = judge
 
     def prompt(self, query: str, persona: Mapping[str, str]) -> Prompt:
         return Prompt(op.REWRITE_QUERY, [
@@ -56,16 +74,25 @@ class StyleTransfer:
             checked.fail("length_ratio", f"{words} words for a query of {query_words}")
         return checked
 
-    def rewrite(self, query: str, persona: Mapping[str, str], rng: random.Random, ledger: Ledger
-                ) -> tuple[str, bool, str | None]:
-        """(initial query, rewritten or not, why the query was kept after every rewrite broke the contract)."""
+    def rewrite(self, query: str, persona: Mapping[str, str], rng: random.Random, ledger: Ledger) -> Rewrite:
+        """The query in the persona's voice, each draft through its contract and the gate (a rewrite
+        stays the same request; the judge's check when there is one); the query as it was, with the
+        reason, when no draft passed."""
         if rng.random() >= self.transfer_probability:
-            return query, False, None
+            return Rewrite(query, False)
+        gate = TurnGate(self.gate, self.judge)
+
+        def check(reply: Reply) -> Checked:
+            checked = self.check(query, persona, reply)
+            draft = Draft(checked.text, persona, (query, format_persona(persona)), reply.usage.provider == "offline")
+            return gate.check(checked, draft, ledger, lambda d: rewrite_rules(d, query, self.gate),
+                              lambda judge: judge.check_rewrite(persona, query, draft.text, ledger))
+
         checked = ask_checked(self.client, self.prompt(query, persona), ledger, "style_transfer",
-                              self.contracts.repair_rounds, lambda reply: self.check(query, persona, reply))
+                              self.contracts.repair_rounds, check)
         if checked.problem is not None:
-            return query, False, f"{checked.problem[0]}: {checked.problem[1]}"
-        return checked.text, True, None
+            return Rewrite(query, False, f"{checked.problem[0]}: {checked.problem[1]}", tuple(gate.verdicts))
+        return Rewrite(checked.text, True, None, tuple(gate.verdicts))
 
 
 def offline_rewrite(query: str, persona: Mapping[str, str], rng: random.Random) -> str:

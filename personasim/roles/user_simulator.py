@@ -5,8 +5,11 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from personasim.config import ContractConfig
+from personasim.config.spec import GateConfig
+from personasim.judgement import Verdict
 from personasim.llm import operations as op
 from personasim.llm.client import LLMClient
 from personasim.llm.ledger import Ledger, UsageLog
@@ -15,12 +18,22 @@ from personasim.llm.types import Prompt, Reply
 from personasim.prompts import Prompts, render
 from personasim.records import Message
 from personasim.roles.contract import clean, common_problems, similarity
+from personasim.roles.gate import Draft, TurnGate, user_turn_rules
+from personasim.roles.judge import Judge
 from personasim.roles.persona_text import format_persona, topic, trait
 
 STOP = "\x00stop"  # what a passing stop signal checks as (no user turn can be this)
 
 _ASPECTS = ("edge cases", "performance", "a concrete example", "the trade-offs", "how to test it",
             "common mistakes", "the cost", "a simpler alternative", "what could go wrong")
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A user turn that passed its contract and the gate, and what the gate said of each draft."""
+
+    text: str
+    verdicts: tuple[Verdict, ...] = ()
 
 
 def _said(message: Message) -> str:
@@ -33,13 +46,15 @@ class UserFeedbackModel:
 
     def __init__(self, llm_client: LLMClient, min_turns: int = 2, max_turns: int = 5,
                  usage: UsageLog | None = None, contracts: ContractConfig | None = None,
-                 prompts: Prompts | None = None) -> None:
+                 prompts: Prompts | None = None, gate: GateConfig | None = None, judge: Judge | None = None) -> None:
         self.llm = llm_client
         self.prompts = prompts or Prompts()
         self.min_turns = min_turns
         self.max_turns = max_turns
         self.usage = usage
         self.contracts = contracts or ContractConfig()
+        self.gate = gate or GateConfig()
+        self.judge = judge
 
     def prompt(self, persona: Mapping[str, str], history: Sequence[Message], may_stop: bool) -> Prompt:
         transcript = "\n\n".join(f"{'PERSON' if m.role == 'user' else 'ASSISTANT'}: {_said(m)}" for m in history)
@@ -76,21 +91,34 @@ class UserFeedbackModel:
         return checked
 
     def next_turn(self, persona: Mapping[str, str], history: Sequence[Message], current_turn: int,
-                  target_turns: int, ledger: Ledger) -> str | None:
+                  target_turns: int, ledger: Ledger) -> FollowUp | None:
         """The next user message after `history` (which ends with the assistant's reply), or None to stop.
 
         It ends at `target_turns` (capped by max_turns); before that the persona may stop once
-        `min_turns` is reached; before `min_turns` it always follows up. A reply that still breaks
-        the contract after its repairs raises ContractViolation.
+        `min_turns` is reached; before `min_turns` it always follows up. Each draft passes its
+        contract, then the gate (rules, then the judge when there is one). A reply that still
+        fails after its repairs raises ContractViolation.
         """
         if current_turn >= min(target_turns, self.max_turns):
             return None
         may_stop = current_turn >= self.min_turns
+        gate = TurnGate(self.gate, self.judge)
+        said = [(m.role, _said(m)) for m in history]
+
+        def check(reply: Reply) -> Checked:
+            checked = self.check(reply, persona, history, may_stop)
+            if checked.text == STOP:
+                return checked
+            draft = Draft(checked.text, persona, [format_persona(persona), *(text for _, text in said)],
+                          reply.usage.provider == "offline", said)
+            return gate.check(checked, draft, ledger, lambda d: user_turn_rules(d, self.gate),
+                              lambda judge: judge.check_turn(persona, said, draft.text, ledger))
+
         checked = ask_checked(self.llm, self.prompt(persona, history, may_stop), ledger, "user_simulator",
-                              self.contracts.repair_rounds, lambda reply: self.check(reply, persona, history, may_stop))
+                              self.contracts.repair_rounds, check)
         if checked.problem is not None:
             raise ContractViolation("user_simulator", *checked.problem)
-        return None if checked.text == STOP else checked.text
+        return None if checked.text == STOP else FollowUp(checked.text, tuple(gate.verdicts))
 
     # -- the reference API ----------------------------------------------------------------------
     def generate_feedback(self, persona_features: dict[str, str], conversation_history: list[Message],
@@ -99,7 +127,8 @@ class UserFeedbackModel:
         history = list(conversation_history)
         if not history or history[-1].content != assistant_response:
             history.append(Message("assistant", assistant_response, turn=current_turn))
-        return self.next_turn(persona_features, history, current_turn, target_turns, Ledger(log=self.usage))
+        follow_up = self.next_turn(persona_features, history, current_turn, target_turns, Ledger(log=self.usage))
+        return follow_up.text if follow_up is not None else None
 
 
 def offline_follow_up(persona: Mapping[str, str], first_query: str, may_stop: bool, rng: random.Random) -> str:

@@ -43,7 +43,7 @@ def test_n_pairs_in_n_interactions_out_with_the_declared_schema(tmp_path, remote
     assert sum(r["input_tokens"] for r in usage) == llm_server.stats.prompt_tokens
     assert table_rows(tmp_path / "ds", "failures") == []  # the current view exists, empty
     for table, schema in {**TABLES, "failures": FAILURES}.items():
-        if table in ("failure_log", "personas", "assignments"):  # no failure and ready pairs: no file
+        if table in ("failure_log", "personas", "assignments", "scores"):  # no failure, judge or persona: no file
             assert not (tmp_path / "ds" / table).exists()
             continue
         for fragment in ds.dataset(f"{tmp_path}/ds/{table}", format="parquet").files:

@@ -85,8 +85,8 @@ def test_malformed_json_from_semantic_distractor_falls_back_to_clean_text(remote
     assert result.semantics == Semantics("book", {"time": "7pm"})
     assert result.activated and result.fallback_reason == result.metadata["fallback_reason"]
     assert len(llm_server.requests_for(op.SEMANTIC_REWRITE)) == 2
-    # a request for JSON asks the server for a JSON object
-    assert llm_server.requests_for(op.SEMANTIC_REWRITE)[0].body["response_format"] == {"type": "json_object"}
+    # a request for JSON asks the server for the role's JSON schema
+    assert llm_server.requests_for(op.SEMANTIC_REWRITE)[0].body["response_format"]["type"] == "json_schema"
 
 
 def test_token_usage_sums_match_the_server(remote_config, llm_server):

@@ -27,6 +27,11 @@ def rows(root, table):
     return ds.dataset(Path(root) / table, format="parquet", partitioning="hive").to_table().to_pylist()
 
 
+def english(config):
+    """The test server answers in English whatever the persona's language: the language rule is off."""
+    return {**config, "gate": {"language": False}}
+
+
 def hamming(a, b):
     return sum(a.get(k) != b.get(k) for k in set(a) | set(b))
 
@@ -36,7 +41,7 @@ def run(root, cfg, *options):
 
 
 def test_personas_and_a_pool_make_a_dataset_whose_assistant_knows_its_persona(tmp_path, remote_config, llm_server):
-    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    cfg = write_config(tmp_path / "c.yaml", english(remote_config()))
     root = tmp_path / "ds"
     assert run(root, cfg, "--personas", "6", "--queries", str(POOL), "--queries-per-persona", "2") == 0
     personas = {p["persona_id"]: p for p in rows(root, "personas")}
@@ -69,7 +74,7 @@ def test_personas_and_a_pool_make_a_dataset_whose_assistant_knows_its_persona(tm
 
 
 def test_a_broken_prompt_is_repaired_once_then_falls_back_labelled(tmp_path, remote_config, llm_server):
-    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    cfg = write_config(tmp_path / "c.yaml", english(remote_config()))
     good = ("You help this person: match their tone, keep answers to the length they like, explain at their level, "
             "and ask before you assume what they already know about the subject at hand.")
     scripts = [["I'm sorry, I cannot write that.", "<system prompt>"],  # the first persona asked: broken twice
@@ -98,7 +103,7 @@ def test_a_broken_prompt_is_repaired_once_then_falls_back_labelled(tmp_path, rem
 
 
 def test_a_failed_formulation_fails_its_pairs_and_the_next_run_asks_again(tmp_path, remote_config, llm_server):
-    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    cfg = write_config(tmp_path / "c.yaml", english(remote_config()))
     llm_server.inject(Fault("status", 400, operation=op.FORMULATE))
     root = tmp_path / "ds"
     assert run(root, cfg, "--personas", "3", "--queries", str(POOL), "--queries-per-persona", "2",
@@ -114,7 +119,7 @@ def test_a_failed_formulation_fails_its_pairs_and_the_next_run_asks_again(tmp_pa
 
 
 def test_a_sampled_persona_file_is_edited_and_its_prompt_wins(tmp_path, remote_config, llm_server):
-    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    cfg = write_config(tmp_path / "c.yaml", english(remote_config()))
     assert main(["personas", "sample", "--personas", "3", "--config", str(cfg), "--to", str(tmp_path / "p.jsonl")]) == 0
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert len(lines) == 3 and not llm_server.requests  # sampling pays for nothing
@@ -139,7 +144,7 @@ def test_a_sampled_persona_file_is_edited_and_its_prompt_wins(tmp_path, remote_c
 def test_bad_persona_options_are_one_line_before_any_call(tmp_path, remote_config, llm_server, capsys, options,
                                                           message):
     (tmp_path / "bank.yaml").write_text("dimensions:\n  size: {name: size, values: [s, l], weights: {s: 1}}\n")
-    cfg = write_config(tmp_path / "c.yaml", remote_config())
+    cfg = write_config(tmp_path / "c.yaml", english(remote_config()))
     options = [str(tmp_path / "bank.yaml") if o == "BANK" else o for o in options]
     assert run(tmp_path / "ds", cfg, *options) == 2
     err = capsys.readouterr().out.strip().splitlines()
@@ -183,8 +188,8 @@ def test_sigkill_while_prompts_are_written_then_rerun_pays_for_no_prompt_twice(t
     monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-kill")
     root = tmp_path / "ds"
     with FakeOpenAIServer(latency=0.25) as server:
-        cfg = write_config(tmp_path / "c.yaml", {"seed": 5, **server_config(server.base_url),
-                                                 "distractor": {"enabled": False}})
+        cfg = write_config(tmp_path / "c.yaml", english({"seed": 5, **server_config(server.base_url),
+                                                         "distractor": {"enabled": False}}))
         command = [sys.executable, "-m", "personasim", "run", "--output", str(root), "--config", str(cfg),
                    "--personas", "12", "--queries", str(POOL), "--queries-per-persona", "1", "--max-concurrency", "2"]
         proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -44,8 +44,8 @@ def test_an_endpoint_that_refuses_schemas_gets_json_object_once_warned(remote_co
         config = {"seed": 7, **server_config(server.base_url), "distractor": NOISE,
                   "generation": {"transfer_probability": 0.0}}
         with caplog.at_level(logging.WARNING, logger="personasim.llm"):
-            ix = InteractionGenerator.from_config(config).generate_interaction("p1", {"role": "nurse"}, "how do I sleep by day",
-                                                                   target_turns=3)
+            generator = InteractionGenerator.from_config(config)
+            ix = generator.generate_interaction("p1", {"role": "nurse"}, "how do I sleep by day", target_turns=3)
         forms = [r.body["response_format"]["type"] for r in server.requests if "response_format" in r.body]
         refused = [r for r in server.requests if r.answered == "400"]
     assert len(refused) == 1 and forms[0] == "json_schema" and set(forms[1:]) == {"json_object"}
