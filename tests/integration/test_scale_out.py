@@ -60,7 +60,7 @@ def comparable(root):
 @pytest.fixture
 def dask_scheduler():
     """An existing Dask cluster (two worker processes), as users point the flow at (started as the
-    README says: one thread, no profiler)."""
+    docs/scale-out.md says: one thread, no profiler)."""
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
