@@ -26,17 +26,20 @@ def add(sub: Commands) -> None:
 
 
 def print_stats(root: str, stats: Mapping[str, Any]) -> None:
+    from personasim.dataset.figures import rich
+    from personasim.dataset.judging_stats import judging_rows
     from personasim.dataset.persona_stats import persona_rows
     from personasim.dataset.quality import summary_rows
     from personasim.dataset.stats import count_rows
 
     for title, rows in ((f"dataset {root}", count_rows(stats)), ("quality", summary_rows(stats["quality"])),
-                        ("personas", persona_rows(stats.get("persona_stages")))):
+                        ("personas", persona_rows(stats.get("persona_stages"))),
+                        ("judged", judging_rows(stats.get("judging")))):
         if not rows:
             continue
         table = Table(title=title, show_header=False)
         for name, value in rows:
-            table.add_row(name, value)
+            table.add_row(name, rich(value))
         console.print(table)
 
 

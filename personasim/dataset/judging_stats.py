@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from personasim.dataset.figures import Row
 from personasim.dataset.store import Dataset
 
 WORST = 5  # conversations listed per axis, lowest scores first
@@ -100,7 +101,7 @@ def gate(dataset: Dataset) -> dict[str, Any]:
             "failure_reasons": dict(reasons.most_common(10))}
 
 
-def judging_rows(section: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def judging_rows(section: Mapping[str, Any] | None) -> list[Row]:
     """The scores as (figure, value) rows: one per axis, mean and distribution."""
     if not section:
         return []

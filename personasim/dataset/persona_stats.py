@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from personasim.dataset.figures import Row
 from personasim.dataset.store import Dataset
 from personasim.personas.stats import coverage, distances, prompt_sources
 
@@ -58,7 +59,7 @@ def _spread(values: list[int]) -> dict[str, float]:
     return {"min": min(values), "mean": round(statistics.fmean(values), 3), "max": max(values)}
 
 
-def persona_rows(section: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+def persona_rows(section: Mapping[str, Any] | None) -> list[Row]:
     """The personas section as (figure, value) rows: `personas`, the report, the card."""
     if not section:
         return []
@@ -83,4 +84,4 @@ def persona_rows(section: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if "matched_assignments" in section:
         rows.append(("assignments matched to the persona / not", f"{section['matched_assignments']} / "
                                                                  f"{section['unmatched_assignments']}"))
-    return [(name, str(value)) for name, value in rows]
+    return rows

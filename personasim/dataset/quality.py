@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from personasim.config import DistractorConfig
+from personasim.dataset.figures import Row, markdown
 from personasim.dataset.store import Dataset
 from personasim.roles.contract import similarity
 
@@ -195,7 +196,7 @@ def _count(flags: pa.ChunkedArray | pa.Array) -> int:
     return int(pc.sum(flags).as_py() or 0)
 
 
-def summary_rows(section: Mapping[str, Any]) -> list[tuple[str, str]]:
+def summary_rows(section: Mapping[str, Any]) -> list[Row]:
     """The quality section as (figure, value) rows, for `personasim stats` and the Prefect UI."""
     diversity, noise, mix = section["diversity"], section["noise"], section["layer_mix"]
     rows: list[tuple[str, Any]] = [
@@ -204,7 +205,8 @@ def summary_rows(section: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("near-duplicate conversations", section["near_duplicate_rate"]),
         ("rewrite similarity to the original (median)", section["rewrite_similarity"]["median"]),
         ("noise activation (configured)", f"{noise['activation_rate']} ({noise.get('configured_probability', '-')})"),
-        ("noise layer share (configured)", f"{mix['share']} ({mix.get('configured', '-')})"),
+        ("noise layer share (configured)", {layer: f"{share} ({(mix.get('configured') or {}).get(layer, '-')})"
+                                            for layer, share in mix["share"].items()} or "none"),
         ("noise fallback rate", section["noise_fallback_rate"]),
         ("style transfer fallback rate", section["style_transfer_fallback_rate"]),
         ("truncation rate", section["truncation_rate"]),
@@ -217,10 +219,10 @@ def summary_rows(section: Mapping[str, Any]) -> list[tuple[str, str]]:
         rows += [("turns histogram", section["turns_histogram"]),
                  ("interactions per persona (min / median / max)",
                   f"{per_persona['min']} / {per_persona['median']} / {per_persona['max']}")]
-    return [(name, str(value)) for name, value in rows]
+    return rows
 
 
 def as_markdown(section: Mapping[str, Any]) -> str:
     """The quality section as a markdown table (the Prefect UI's artifact)."""
     return "\n".join(["| quality | value |", "| --- | --- |",
-                      *(f"| {name} | {value} |" for name, value in summary_rows(section))])
+                      *(f"| {name} | {markdown(value)} |" for name, value in summary_rows(section))])

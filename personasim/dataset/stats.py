@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from personasim.config import DistractorConfig, PriceConfig
+from personasim.dataset.figures import Row
 from personasim.dataset.judging_stats import gate, judging
 from personasim.dataset.persona_stats import persona_statistics
 from personasim.dataset.quality import INTERACTION_COLUMNS, quality
@@ -124,7 +125,7 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
     }
 
 
-def count_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+def count_rows(stats: Mapping[str, Any]) -> list[Row]:
     """The headline counts of stats.json as (figure, value) rows: `personasim stats`, the report
     and the Prefect artifact show the same ones."""
     tokens, cost, spent = stats["tokens"], stats["cost"], stats["spent"]
@@ -140,4 +141,4 @@ def count_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
          f"{spent['calls']:,} calls, {spent['input_tokens']:,} / {spent['output_tokens']:,} tokens, "
          f"USD {spent['cost']['total_usd']}"),
     ]
-    return [(name, str(value)) for name, value in rows]
+    return rows

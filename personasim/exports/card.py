@@ -10,6 +10,7 @@ import pyarrow as pa
 import yaml
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from personasim.dataset.figures import markdown
 from personasim.dataset.judging_stats import judging_rows
 from personasim.dataset.persona_stats import persona_rows
 from personasim.dataset.quality import as_markdown
@@ -105,7 +106,8 @@ def _personas(section: dict[str, Any] | None) -> list[str]:
             f"The personas were {made}; each was given queries from a deduplicated pool, and the assistant saw "
             "a system prompt written for its persona (the formulator; a fallback rendering of the features, "
             "labelled, where no written prompt passed its checks).", "",
-            "| personas | value |", "| --- | --- |", *(f"| {n} | {v} |" for n, v in persona_rows(section)), ""]
+            "| personas | value |", "| --- | --- |", *(f"| {n} | {markdown(v)} |" for n, v in persona_rows(section)),
+            ""]
 
 
 def _judged(section: dict[str, Any] | None) -> list[str]:
@@ -115,7 +117,7 @@ def _judged(section: dict[str, Any] | None) -> list[str]:
     return ["## Judged", "",
             f"{section['scored']:,} conversations were scored from 1 to 5 on each axis by "
             f"{', '.join(section['judges'])}, each score with a one-line reason (the `scores/` table).", "",
-            "| judged | value |", "| --- | --- |", *(f"| {n} | {v} |" for n, v in judging_rows(section)), ""]
+            "| judged | value |", "| --- | --- |", *(f"| {n} | {markdown(v)} |" for n, v in judging_rows(section)), ""]
 
 
 def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: pa.Schema, providers: set[str],

@@ -12,6 +12,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from personasim.dataset.figures import html, markdown
 from personasim.dataset.flags import FLAGS
 from personasim.dataset.identity import variants
 from personasim.dataset.persona_stats import persona_rows
@@ -34,7 +35,7 @@ def _asset(name: str) -> str:
 
 def _table(caption: str, header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{html(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -140,5 +141,5 @@ def report_markdown(stats: dict[str, Any], report: str) -> str:
     """The report's summary as markdown, linking the HTML file (the Prefect UI's artifact)."""
     return "\n".join([f"**Report:** [{report}]({report_link(report)}) (one HTML file: plots and a conversation "
                       "browser)", "", "| dataset | value |", "| --- | --- |",
-                      *(f"| {name} | {value} |" for name, value in count_rows(stats)), "",
+                      *(f"| {name} | {markdown(value)} |" for name, value in count_rows(stats)), "",
                       as_markdown(stats["quality"])])

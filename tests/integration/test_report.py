@@ -53,6 +53,9 @@ def test_report_loads_in_chromium_and_its_filters_work(dataset_root, capsys):
     out = dataset_root.parent / "report.html"
     assert main(["report", str(dataset_root), "--to", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
+    summary = out.read_text().split('id="plots"')[0]
+    assert "{&#x27;" not in summary and "{'" not in summary  # every mapping is a small table, never a repr
+    assert summary.count('<table class="mini">') >= 3  # noise layers, termination reasons, turns histogram
     dataset = Dataset(dataset_root)
     ix = dataset.table("interactions", ["interaction_id", "persona_id", "noise_layers", "violations"]).to_pylist()
     with_layer = sum(1 for r in ix if "surface_noise" in (r["noise_layers"] or []))
