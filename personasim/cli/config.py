@@ -11,9 +11,9 @@ from personasim.cli.common import Commands, Parser, add_command
 def add(sub: Commands) -> None:
     config = add_command(sub, "config", "work with config files")
     config_sub = config.add_subparsers(dest="config_command", required=True, parser_class=Parser)
-    migrate = add_command(config_sub, "migrate",
-                          "print a PersonaGym config.yaml as the personasim config of the same run")
-    migrate.add_argument("old", help="the PersonaGym config.yaml")
+    migrate = add_command(config_sub, "migrate", "print a PersonaGym config.yaml, or a personasim config of the "
+                                                 "earlier layout, as the personasim config of the same run")
+    migrate.add_argument("old", help="the PersonaGym config.yaml, or a personasim config of the earlier layout")
     migrate.add_argument("--to", default=None, help="write it to this file instead of printing it")
 
 

@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from personasim.config.judging import JudgingSettings
+from personasim.config.migration import moved
 from personasim.config.options import (
     BudgetConfig,
     Connection,
@@ -352,6 +353,10 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{origin}: {unknown[0]}: unknown key (sections: {', '.join(SECTIONS)})")
+    old = moved(raw)
+    if old is not None:
+        raise ConfigError(f"{origin}: {old[0]}: moved to {old[1]} (`personasim config migrate {origin}` rewrites "
+                          "the file in the current layout)")
     llm = raw.get("llm") or {}
     if not isinstance(llm, Mapping):
         raise ConfigError(f"{origin}: llm: must be a mapping")

@@ -158,15 +158,23 @@ def translate(raw: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], list
 
 
 def migrate(path: str) -> str:
-    """A PersonaGym config file as the native YAML that gives the same run (keys only as variable names)."""
+    """A PersonaGym config file, or a personasim config of its earlier layout, as the native YAML
+    of the current layout that gives the same run (keys only as variable names)."""
     from personasim.config.loading import load_config, read_yaml
+    from personasim.config.migration import migrate_native
 
     raw = read_yaml(path)
-    if not isinstance(raw, Mapping) or not is_personagym(raw):
-        raise ConfigError(f"{path}: not a PersonaGym config (no api, interaction_generation, ... sections)")
-    native, _ = translate(raw, path)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    if is_personagym(raw):
+        native, _ = translate(raw, path)
+        header = f"# personasim config, migrated from the PersonaGym config {path}\n"
+    else:
+        native, notes = migrate_native(raw)
+        if not notes:
+            raise ConfigError(f"{path}: already in the current layout (nothing to migrate)")
+        header = f"# personasim config, migrated from the earlier layout of {path}: {'; '.join(notes)}\n"
     load_config(native)  # what is printed must load
-    header = f"# personasim config, migrated from the PersonaGym config {path}\n"
     return header + yaml.safe_dump(native, sort_keys=False, allow_unicode=True)
 
 

@@ -25,6 +25,7 @@ def test_prefect_yaml_entrypoints_parameters_and_schedules(monkeypatch):
         inputs = deployment["parameters"]["input_path"] or deployment["parameters"]["queries"]
         assert Path(inputs).exists()
         assert deployment["work_pool"]["name"] in pools
+        assert deployment["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}  # one writer
         if deployment["work_pool"]["name"] != "personasim-process":  # the code is in the image, where it was copied
             assert deployment["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == (
                 _workdir_of_image())

@@ -67,3 +67,21 @@ def test_missing_api_key_for_openai_is_a_config_error(monkeypatch):
     cfg = load_config({"llm": {"default": {"provider": "openai", "model": "gpt-x", "api_key_env": "NO_SUCH_KEY_VAR"}}})
     with pytest.raises(ConfigError, match="NO_SUCH_KEY_VAR is not set"):
         build_clients(cfg)
+
+
+def test_a_key_of_the_earlier_layout_says_where_it_lives_now_and_migrate_rewrites_the_file(tmp_path):
+    from personasim.config.personagym import migrate
+
+    old = tmp_path / "old.yaml"
+    old.write_text("seed: 3\nllm:\n  default: {max_retries: 7, max_retry_wait: 20}\n"
+                   "generation: {max_workers: 12, interaction_attempts: 3}\n")
+    with pytest.raises(ConfigError, match=r"old.yaml: llm.default.max_retries: moved to retry.max_retries "
+                                          r"\(`personasim config migrate .*old.yaml` rewrites the file"):
+        load_config(old)
+    new = tmp_path / "new.yaml"
+    new.write_text(migrate(str(old)))
+    config = load_config(new)
+    assert (config.retry.max_retries, config.retry.max_wait, config.retry.pair_attempts) == (7, 20, 3)
+    assert config.connections.style_transfer.max_concurrent_requests == 12
+    with pytest.raises(ConfigError, match="already in the current layout"):
+        migrate(str(new))
