@@ -2,7 +2,7 @@
 format (the old way) and with the role's JSON schema, the gate's verdicts, the judge's scores and
 the users' realism figures, side by side.
 
-Run by hand from the repository root, with the local model installed (docs/running.md, "A real model without an API key"):
+Run by hand from the repository root, with the local model installed (docs/running.md):
 
     python benchmarks/judged.py                      # 20 held-out-style pairs, SmolLM2, both formats
     python benchmarks/judged.py --pairs 8 --formats json_schema

@@ -1,6 +1,6 @@
 """The data-quality benchmark: a run on a real (small) model, and what its contracts caught.
 
-Run by hand from the repository root, with the local model installed (docs/running.md, "A real model without an API key"):
+Run by hand from the repository root, with the local model installed (docs/running.md):
 
     python benchmarks/quality.py                       # 50 sample pairs on the bundled SmolLM2
     python benchmarks/quality.py --pairs 20 --model ~/models/qwen2.5-1.5b-instruct-q4_k_m.gguf

@@ -9,6 +9,7 @@ committed waves as batches come back, publish statistics.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -59,6 +60,8 @@ from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
 from personasim.tasks.personas import formulate_task, plan_personas_task, write_personas_task
 from personasim.tasks.prefect_compat import Completions, Sealed, api_for_workers, forget_result, worker_processes
+
+ARTIFACT_EVERY_S = 2.0  # the progress artifact moves as pairs end, at most this often
 
 
 @dataclass
@@ -114,7 +117,8 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
             if plan is not None:
                 todo, failed = _system_prompts(run, runner, plan, todo, run_date, params, stop)
                 unwritten.extend(failed)
-            progress = RunProgress(len(triage.todo) + len(triage.recover), config.pricing, opened.clock)
+            progress = RunProgress(len(triage.todo) + len(triage.recover), config.pricing, opened.clock,
+                                   live=run.engine)
             if unwritten:  # pairs whose persona's system prompt could not be written: failed, with the reason
                 write_wave_task(run, f"{run_id}-formulation", run_date, Sealed(unwritten))
                 progress.add(unwritten)
@@ -135,7 +139,7 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
         opened.close()
     for line in tally.failures:
         logger.warning("failed pair %s", line)
-    books = progress.snapshot()
+    books = progress.books()
     stopped = "interrupted" if stop.requested else run.stopped or (
         "budget" if budget is not None and books.cost_usd >= budget else None)
     summary = {
@@ -186,7 +190,7 @@ def _generate(run: RunHandle, runner: TaskRunner[Any], todo: list[Pair], size: i
     batches = Completions([runner.submit(generate_task, {"run": run, "pairs": Sealed(todo[i:i + size])})
                            for i in range(0, len(todo), size)])
     wave: list[Outcome] = []
-    waves = 0
+    waves, shown, shown_at = 0, -1, 0.0
     while batches.pending:
         for future in batches.finished(timeout=0.5):
             outcomes = future.result().value
@@ -197,8 +201,10 @@ def _generate(run: RunHandle, runner: TaskRunner[Any], todo: list[Pair], size: i
         if wave and (len(wave) >= wave_size or not batches.pending):
             write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
             wave, waves = [], waves + 1
-            if progress_id is not None:
-                update_progress_artifact(progress_id, 100.0 * progress.snapshot().finished / max(1, progress.total))
+        finished = progress.snapshot().finished
+        if progress_id is not None and finished != shown and time.monotonic() - shown_at >= ARTIFACT_EVERY_S:
+            update_progress_artifact(progress_id, 100.0 * finished / max(1, progress.total))  # pairs as they end
+            shown, shown_at = finished, time.monotonic()
         if stop.requested and stop.since() > GRACE_S:
             run.abort()  # pairs still in flight are given up: their batches come back at once
             if stop.since() > 2 * GRACE_S:  # workers in other processes: stop waiting for them

@@ -1,7 +1,9 @@
 """Live progress of a run: pairs done and failed, calls, tokens, cost so far, rate, ETA, projected cost.
 
-`RunProgress` counts (from any thread); `show_progress` renders it while a run goes: a rich live
-display in a terminal, a plain line every few seconds elsewhere (CI, a Prefect worker's log).
+`RunProgress` counts (from any thread): pairs as they end, and calls, tokens and cost as each call
+returns (from the run's usage log, when the calls are made in this process; on Dask or Ray
+workers, as their pairs end); `show_progress` renders it while a run goes: a rich live display in
+a terminal, a plain line every few seconds elsewhere (CI, a Prefect worker's log).
 """
 
 from __future__ import annotations
@@ -12,11 +14,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from personasim.config import PriceConfig
 from personasim.pricing import tokens_cost
 from personasim.records import Failure, Outcome, Usage
+
+
+class LiveCounts(Protocol):
+    """What the engine of this process counts as it goes (personasim.engine.Engine)."""
+
+    @property
+    def spent(self) -> Any: ...  # a UsageLog: by_model() totals
+
+    @property
+    def ended(self) -> Any: ...  # a PairTally: done, failed
 
 
 @dataclass(frozen=True)
@@ -60,10 +72,13 @@ class RunProgress:
     """Counts of a run, fed with each outcome (its calls included) as it comes back."""
 
     def __init__(self, total: int, pricing: Mapping[str, PriceConfig] | None = None,
-                 started: float | None = None) -> None:
-        """`started`: when the run's pairs began (time.monotonic()), if before now."""
+                 started: float | None = None, live: LiveCounts | None = None) -> None:
+        """`started`: when the run's pairs began (time.monotonic()), if before now; `live`: the
+        engine of this process, whose usage log has each call the moment it returns and whose
+        tally each pair the moment it ends."""
         self.total = total
         self.pricing = pricing or {}
+        self.live = live
         self._lock = threading.Lock()
         self._started = time.monotonic() if started is None else started
         self._done = self._failed = self._calls = self._input = self._output = 0
@@ -90,10 +105,30 @@ class RunProgress:
     def _cost_of(self, usage: Usage) -> float:
         return tokens_cost(usage.model, usage.input_tokens, usage.output_tokens, self.pricing)
 
+    def _live_totals(self) -> tuple[int, int, int, float]:
+        if self.live is None:
+            return 0, 0, 0, 0.0
+        by_model = self.live.spent.by_model()
+        return (sum(t["calls"] for t in by_model.values()), sum(t["input_tokens"] for t in by_model.values()),
+                sum(t["output_tokens"] for t in by_model.values()),
+                sum(tokens_cost(m, t["input_tokens"], t["output_tokens"], self.pricing) for m, t in by_model.items()))
+
     def snapshot(self) -> Snapshot:
+        """The books of finished pairs (`books`), or, while pairs run here, every call returned so far."""
+        return self.books() if self.live is None else max(self.books(), self._running(), key=lambda s: s.calls)
+
+    def books(self) -> Snapshot:
+        """The calls and cost of the pairs that ended: what the run's summary reports."""
         with self._lock:
             return Snapshot(self.total, self._done, self._failed, self._calls, self._input, self._output,
                             round(self._cost, 6), time.monotonic() - self._started)
+
+    def _running(self) -> Snapshot:
+        books = self.books()
+        calls, tokens_in, tokens_out, cost = self._live_totals()
+        ended = self.live.ended if self.live is not None else None
+        done, failed = (max(books.done, ended.done), max(books.failed, ended.failed)) if ended else (0, 0)
+        return Snapshot(books.total, done, failed, calls, tokens_in, tokens_out, round(cost, 6), books.elapsed_s)
 
 
 def _line(out: Any, progress: RunProgress) -> None:

@@ -70,6 +70,21 @@ def configured_distractor(config: PersonasimConfig, clients: RoleClients, usage:
     return build_distractor(config, clients.distractor, settings.type == "semantic", usage)
 
 
+class PairTally:
+    """Pairs ended in this process, counted from any thread as they end."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.done = self.failed = 0
+
+    def add(self, *, failed: bool) -> None:
+        with self._lock:
+            if failed:
+                self.failed += 1
+            else:
+                self.done += 1
+
+
 class Engine:
     """One run's generation. Built once per run (per worker process) and passed to whoever needs it."""
 
@@ -85,6 +100,7 @@ class Engine:
         self.spent = spent or UsageLog()
         self.budget_usd = budget_usd
         self.stopped: str | None = None  # why no new pair starts: "budget", "interrupted"
+        self.ended = PairTally()  # pairs this process finished, as they end (live progress)
         self._aborted = False
         self._pool: ThreadPoolExecutor | None = None
         # `start`: pairs waiting for a slot, and pairs in the pool nobody joined yet (by interaction id)
@@ -165,6 +181,7 @@ class Engine:
                     return None
                 if exc.permanent or attempt == attempts:
                     log.warning("no interaction for %s: %s", pair.source or pair.persona_id, exc)
+                    self.ended.add(failed=True)
                     return Failure(interaction_id, pair.persona_id, pair.query_id, pair.original_query,
                                    pair.source, stage, str(exc), attempt, exc.permanent, tuple(ledger.usage),
                                    tuple(ledger.violations))
@@ -173,6 +190,7 @@ class Engine:
                 continue
             if self.store is not None:
                 self.store.save(interaction)
+            self.ended.add(failed=False)
             return interaction
         raise AssertionError("unreachable: the last attempt returns")
 

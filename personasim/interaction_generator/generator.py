@@ -91,7 +91,7 @@ class InteractionGenerator:
         self.engine.store = storage
         triage = self.engine.triage(pairs, in_dataset=set())
         done = {i.interaction_id: i for i in self.engine.recover(triage.recover)}
-        progress = live.RunProgress(len(triage.todo), self.config.pricing)
+        progress = live.RunProgress(len(triage.todo), self.config.pricing, live=self.engine)
         with live.show_progress(progress, enabled=show_progress), \
                 ThreadPoolExecutor(max_workers, thread_name_prefix="personasim") as pool:
             outcomes = self.engine.run(triage.todo, pool=pool, on_outcome=progress.add_one)
