@@ -116,11 +116,16 @@ def start_unless_configured() -> EmbeddedAPI | None:
     """Start the embedded API and point PREFECT_API_URL at it, unless a server is configured
     (PREFECT_API_URL in the environment or the active Prefect profile), or Prefect is already
     imported (its settings are read at import: it starts and manages its own server)."""
-    if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL") or _profile_api_url():
+    if "prefect" in sys.modules or configured():
         return None
     api = EmbeddedAPI()
     os.environ["PREFECT_API_URL"] = api.url
     return api
+
+
+def configured() -> bool:
+    """Whether a Prefect API is set: PREFECT_API_URL in the environment or the active profile."""
+    return bool(os.environ.get("PREFECT_API_URL")) or _profile_api_url()
 
 
 def _profile_api_url() -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from rich.markup import escape
 
-from personasim.cli import config, dataset, estimate, export, judge, personas, run
+from personasim.cli import config, dataset, estimate, export, judge, personas, run, server
 from personasim.cli.common import Parser, console
 from personasim.cli.run import BUDGET_REACHED, RUN_DEFAULTS
 from personasim.errors import PersonasimError
@@ -25,14 +25,14 @@ __all__ = ["BUDGET_REACHED", "RUN_DEFAULTS", "entry", "main"]
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": run.main, "validate": estimate.main_validate, "estimate": estimate.main, "export": export.main,
     "compact": dataset.main_compact, "report": dataset.main_report, "config": config.main, "stats": dataset.main_stats,
-    "personas": personas.main, "judge": judge.main,
+    "personas": personas.main, "judge": judge.main, "server": server.main,
 }
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(prog="personasim", description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for module in (run, estimate, export, dataset, config, personas, judge):
+    for module in (run, estimate, export, dataset, config, personas, judge, server):
         module.add(sub)
     return parser
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from rich.markup import escape
@@ -12,7 +14,7 @@ from rich.markup import escape
 from personasim.cli.common import Commands, add_command, add_inputs, console, positive, ratio, validate
 from personasim.cli.dataset import print_stats
 from personasim.errors import ConfigError
-from personasim.interrupt import INTERRUPTED
+from personasim.interrupt import GRACE_S, INTERRUPTED
 
 if TYPE_CHECKING:
     from personasim.config import PersonasimConfig
@@ -26,7 +28,10 @@ BUDGET_REACHED = 3  # the exit status of a run the budget stopped (a rerun resum
 RUN_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
+    # the run's own log lines (start, waves, summary, failed pairs) go to the API, so a server's UI
+    # shows them; the terminal only gets warnings
+    "PREFECT_LOGGING_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
     # The embedded server logs tracebacks when it is stopped mid-flush at the end of a run.
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     # A local Dask cluster logs every worker's start and stop at INFO.
@@ -110,11 +115,34 @@ def _parameters(args: argparse.Namespace) -> RunParameters:
         raise ConfigError(f"{option}: {error['msg']}") from None
 
 
+def _watched(server: str | None) -> Any:
+    """While the run uses the local server: if it dies, the run stops and the command ends at once
+    with the line saying so (what was done is stored; the same command resumes)."""
+    if server is None:
+        return contextlib.nullcontext()
+    from personasim import prefect_server
+
+    def noticed() -> None:
+        console.print(f"the local Prefect server at {server} stopped answering mid-run: stopping (pairs in flight "
+                      f"get {GRACE_S:.0f} s, every pair done is stored)", highlight=False)
+
+    def lost() -> None:
+        console.print("stopped: run the same command again to resume (the pairs done are written without a call)",
+                      highlight=False)
+        sys.stdout.flush()
+        os._exit(INTERRUPTED)  # Prefect's client would wait on the dead API at exit
+
+    return prefect_server.Watch(server, noticed, lost)
+
+
 def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimConfig, what: str,
-          api: EmbeddedAPI | None) -> Any:
-    """Run the flow in this process, on the embedded API once it answers; its final state."""
+          api: EmbeddedAPI | None, server: str | None) -> Any:
+    """Run the flow in this process, on the embedded API once it answers (or the local server); its
+    final state."""
     provider = "local" if args.backend == "local" else config.spec.models.assistant[0].provider
-    console.print(f"[bold]personasim[/]: {escape(what)}, provider {provider}; starting the flow…")
+    where = f" on the local Prefect server {server}" if server else ""
+    console.print(f"[bold]personasim[/]: {escape(what)}, provider {provider}; starting the flow{where}…",
+                  highlight=False)
     from personasim.dataset import quality
     from personasim.flows.generate import generate_interactions
     from personasim.tasks.prefect_compat import on_embedded_api
@@ -129,9 +157,12 @@ def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimCon
 def main(args: argparse.Namespace) -> int:
     for name, value in RUN_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    from personasim import embedded_api, watchdog
+    from personasim import embedded_api, prefect_server, watchdog
 
     watchdog.start()  # the run's child processes (Prefect's API, a local model or cluster) end with it
+    server = None if embedded_api.configured() else prefect_server.running()
+    if server is not None:  # the local server that stays: the run, its logs and artifacts are kept in its UI
+        os.environ["PREFECT_API_URL"] = f"{server}/api"
     api = embedded_api.start_unless_configured()  # boots while the engine is imported and the inputs checked
     from personasim import head_start  # the engine, pyarrow, openai: a second and more, so after the spawn
     opened: OpenRun | None = None
@@ -145,8 +176,9 @@ def main(args: argparse.Namespace) -> int:
             api.stop()
         raise
     try:
-        state = _flow(args, params, config, f"{len(pairs)} pairs from {args.input}" if source is None
-                      else source.describe(), api)
+        with _watched(server):
+            state = _flow(args, params, config, f"{len(pairs)} pairs from {args.input}" if source is None
+                          else source.describe(), api, server)
     except KeyboardInterrupt:
         if opened is None or opened.owner != "command":
             raise
@@ -157,6 +189,9 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if opened is not None:  # a flow that failed before claiming it: pairs done stay stored
             head_start.abandon(opened)
+    if server is not None:
+        link = prefect_server.flow_run_link(server, state.state_details.flow_run_id)
+        console.print(f"the run in Prefect's UI: {link}", highlight=False)
     return _report(args, config, state)
 
 
