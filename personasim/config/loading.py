@@ -143,25 +143,27 @@ def with_worker_share(config: PersonasimConfig, workers: int) -> PersonasimConfi
 
 BUNDLED_LOCAL_MODEL = "smollm2"
 BUNDLED_MAX_TOKENS = 160  # the bundled 135M model rambles to any limit; on 2 cores 512 tokens take ~10 s
+# ... but a judge's scores (six axes, each with a reason) and a system prompt need more room than a turn
+BUNDLED_LONG_MAX_TOKENS = 600
 
 
 def with_local_model(config: PersonasimConfig, model: str = BUNDLED_LOCAL_MODEL) -> PersonasimConfig:
     """Every role on one local llama.cpp model (the bundled SmolLM2, or a GGUF path)."""
 
-    def local(spec: ModelSpec) -> Any:
+    def local(spec: ModelSpec, cap: int = BUNDLED_MAX_TOKENS) -> Any:
         update: dict[str, Any] = {"provider": "local", "model": model}
         if model == BUNDLED_LOCAL_MODEL:
-            update["max_tokens"] = min(spec.max_tokens, BUNDLED_MAX_TOKENS)
+            update["max_tokens"] = min(spec.max_tokens, cap)
         return spec.model_copy(update=update)
 
     models = config.spec.models
     changed = models.model_copy(update={
         "style_transfer": local(models.style_transfer), "assistant": tuple(local(m) for m in models.assistant),
         "user_simulator": local(models.user_simulator), "distractor": local(models.distractor),
-        "judges": tuple(local(m) for m in models.judges)})
+        "judges": tuple(local(m, BUNDLED_LONG_MAX_TOKENS) for m in models.judges)})
     no_urls = map_connections(config, lambda c: c.model_copy(update={"base_url": None}))
     return no_urls.model_copy(update={"spec": config.spec.model_copy(update={"models": changed}),
-                                      "formulator": local(config.formulator)})
+                                      "formulator": local(config.formulator, BUNDLED_LONG_MAX_TOKENS)})
 
 
 # -- loading --------------------------------------------------------------------------------------

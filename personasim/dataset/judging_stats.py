@@ -94,8 +94,9 @@ def gate(dataset: Dataset) -> dict[str, Any]:
             redrafted += max(v["attempt"] for v in verdicts) > 1
             for verdict in verdicts:
                 stages[verdict["stage"]][verdict["outcome"]] += 1
-                if verdict["outcome"] != "pass":
-                    reasons[f"{verdict['stage']}: {verdict['reason'].split(':')[0]}"] += 1
+                if verdict["outcome"] != "pass":  # a rule's name, or the judge's outcome (its reasons are prose)
+                    why = verdict["reason"].split(":")[0] if verdict["stage"] == "rules" else verdict["outcome"]
+                    reasons[f"{verdict['stage']}: {why}"] += 1
     return {"gated_turns": turns, "redrafted_turns": redrafted,
             "drafts": {stage: dict(sorted(counts.items())) for stage, counts in sorted(stages.items())},
             "failure_reasons": dict(reasons.most_common(10))}
