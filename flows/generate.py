@@ -9,8 +9,6 @@ committed waves as batches come back, publish statistics.
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +21,7 @@ from prefect.task_runners import TaskRunner
 from personasim import head_start
 from personasim.dataset import quality
 from personasim.errors import PersonasimError
+from personasim.flows.batch import generate_in_batches
 from personasim.flows.dataset_turn import dataset_turn
 from personasim.flows.outcome import final_state, progress_artifact, publish_artifacts
 from personasim.flows.parameters import (
@@ -40,6 +39,7 @@ from personasim.flows.parameters import (
     Personas,
     QueriesPerPersona,
     QueryPool,
+    RunMode,
     RunName,
     RunnerAddress,
     RunParameters,
@@ -49,6 +49,7 @@ from personasim.flows.parameters import (
     Workers,
 )
 from personasim.flows.runners import build_task_runner, profiling_workers
+from personasim.flows.waves import Tally, Waves
 from personasim.head_start import OpenRun
 from personasim.inputs import load_input
 from personasim.interrupt import GRACE_S, StopRequest, stop_on_signals
@@ -60,30 +61,6 @@ from personasim.tasks.datasets import publish_statistics_task, write_wave_task
 from personasim.tasks.generation import generate_task, prepare_task, recover_task
 from personasim.tasks.personas import formulate_task, plan_personas_task, write_personas_task
 from personasim.tasks.prefect_compat import Completions, Sealed, api_for_workers, forget_result, worker_processes
-
-ARTIFACT_EVERY_S = 2.0  # the progress artifact moves as pairs end, at most this often
-
-
-@dataclass
-class Tally:
-    """What this run's interactions were like, for its summary (counts and cost: RunProgress)."""
-
-    recovered: int = 0
-    turns: int = 0
-    user_turns: int = 0
-    noised_turns: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    def add(self, outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:
-            if isinstance(outcome, Failure):
-                if len(self.failures) < 5:
-                    self.failures.append(f"{outcome.persona_id}/{outcome.query_id or outcome.original_query[:30]}: "
-                                         f"{outcome.reason}")
-                continue
-            self.turns += outcome.num_turns
-            self.user_turns += outcome.user_turns
-            self.noised_turns += outcome.noised_turns
 
 
 def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UUID | None = None) -> dict[str, Any]:
@@ -131,9 +108,12 @@ def run_pipeline(params: RunParameters, runner: TaskRunner[Any], progress_id: UU
                 tally.recovered = len(recovered)
             size = params.batch_size(len(todo))
             quality.preload()
+            waves = Waves(run, run_date, params.wave(size), progress, tally, progress_id)
             with show_progress(progress, enabled=params.show_progress):
-                _generate(run, runner, todo, size, params.wave(size), run_date, progress, tally, stop,
-                          progress_id)
+                if params.batch_run(config):
+                    generate_in_batches(run, todo, params.run_mode(config), waves, stop)
+                else:
+                    _generate(run, runner, todo, size, waves, stop)
             stats, report = publish_statistics_task(run)
     finally:
         opened.close()
@@ -184,33 +164,24 @@ def _system_prompts(run: RunHandle, runner: TaskRunner[Any], plan: PersonaPlan, 
     return plan.ready(todo, run.engine.interaction_id)
 
 
-def _generate(run: RunHandle, runner: TaskRunner[Any], todo: list[Pair], size: int, wave_size: int, run_date: str,
-              progress: RunProgress, tally: Tally, stop: StopRequest, progress_id: UUID | None) -> None:
+def _generate(run: RunHandle, runner: TaskRunner[Any], todo: list[Pair], size: int, waves: Waves,
+              stop: StopRequest) -> None:
     """Batches of pairs out as tasks; outcomes back into committed waves as the batches finish."""
     batches = Completions([runner.submit(generate_task, {"run": run, "pairs": Sealed(todo[i:i + size])})
                            for i in range(0, len(todo), size)])
-    wave: list[Outcome] = []
-    waves, shown, shown_at = 0, -1, 0.0
     while batches.pending:
         for future in batches.finished(timeout=0.5):
             outcomes = future.result().value
             forget_result(future)
-            progress.add(outcomes)
-            tally.add(outcomes)
-            wave.extend(outcomes)
-        if wave and (len(wave) >= wave_size or not batches.pending):
-            write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
-            wave, waves = [], waves + 1
-        finished = progress.snapshot().finished
-        if progress_id is not None and finished != shown and time.monotonic() - shown_at >= ARTIFACT_EVERY_S:
-            update_progress_artifact(progress_id, 100.0 * finished / max(1, progress.total))  # pairs as they end
-            shown, shown_at = finished, time.monotonic()
+            waves.add(outcomes)
+        if not batches.pending:
+            waves.flush()
+        waves.tick()
         if stop.requested and stop.since() > GRACE_S:
             run.abort()  # pairs still in flight are given up: their batches come back at once
             if stop.since() > 2 * GRACE_S:  # workers in other processes: stop waiting for them
                 break
-    if wave:
-        write_wave_task(run, f"{run.run_id}-w{waves:05d}", run_date, Sealed(wave))
+    waves.flush()
 
 
 def _task_runner(params: RunParameters) -> TaskRunner[Any]:
@@ -276,6 +247,7 @@ def generate_interactions(
     queries: QueryPool = None,
     queries_per_persona: QueriesPerPersona = None,
     persona_bank: PersonaBankPath = None,
+    mode: RunMode = None,
 ) -> State[Any]:
     """Generate interactions for every persona–query pair not yet in the dataset, and write the datasets.
 
@@ -321,6 +293,9 @@ def generate_interactions(
         queries_per_persona: Queries assigned to each persona (default: the config's, else 5).
         persona_bank: A persona bank YAML (PersonaGym's persona.yaml layout); empty: the config's,
             else the default bank.
+        mode: 'online': every call as its pair needs it; 'batch': the pairs advance one call per
+            round, each round's calls through the endpoints' batch APIs (half the price, up to a
+            day a round; stop and run again to pick the batches up); empty: the config's.
     """
     return _run(RunParameters(
         input_path=input_path, dataset_root=dataset_root, config_path=config_path, backend=backend,
@@ -328,7 +303,7 @@ def generate_interactions(
         pairs_per_task=pairs_per_task, wave_size=wave_size, task_runner=task_runner, runner_address=runner_address,
         workers=workers, max_cost=max_cost, new_variant=new_variant, show_progress=show_progress,
         max_failure_ratio=max_failure_ratio, personas=personas, queries=queries,
-        queries_per_persona=queries_per_persona, persona_bank=persona_bank))
+        queries_per_persona=queries_per_persona, persona_bank=persona_bank, mode=mode))
 
 
 # For schedules: the same flow and options under its own name, pointed by its deployment at a

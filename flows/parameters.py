@@ -38,6 +38,7 @@ TaskRunnerChoice = TaskRunnerName
 RunnerAddress = str | None
 Workers = Annotated[int | None, Field(ge=1, le=1024)]
 MaxCost = Annotated[float | None, Field(gt=0)]
+RunMode = Literal["online", "batch"] | None
 MaxFailureRatio = Annotated[float | None, Field(ge=0, le=1)]
 
 MAX_TASK_RUNS = 50  # pair tasks per run when pairs_per_task is chosen for you (SQLite: benchmarks/server_load.py)
@@ -70,9 +71,12 @@ class RunParameters(BaseModel):
     new_variant: bool = False
     show_progress: bool = True
     max_failure_ratio: MaxFailureRatio = None
+    mode: RunMode = None
 
     @model_validator(mode="after")
     def _cluster_options_need_a_cluster(self) -> RunParameters:
+        if self.mode == "batch" and self.task_runner != "thread":
+            raise ValueError("mode 'batch' runs its rounds in the flow's process: task_runner must be 'thread'")
         if self.task_runner == "thread" and (self.runner_address or self.workers):
             raise ValueError("runner_address and workers are for task_runner 'dask' or 'ray'")
         if self.runner_address and self.workers:
@@ -95,6 +99,14 @@ class RunParameters(BaseModel):
             raise ConfigError("no pairs to run: give --input FILE (ready pairs), or --personas N with --queries FILE "
                               "(pairs made from a persona bank and a query pool), or a config with a personas section")
         return source
+
+    def run_mode(self, config: PersonasimConfig) -> str:
+        """online or batch: as asked, else as the config's batch section says."""
+        return self.mode or config.batch.mode
+
+    def batch_run(self, config: PersonasimConfig) -> bool:
+        """Whether the run goes in rounds through batch APIs: its mode, or an endpoint's, is batch."""
+        return self.run_mode(config) == "batch" or any(c.mode == "batch" for c in config.connections.all())
 
     def config(self) -> PersonasimConfig:
         """The config file with this run's overrides (seed, local model, concurrency) applied."""

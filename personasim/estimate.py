@@ -20,16 +20,27 @@ from personasim.prompts import Prompts, render
 from personasim.records import Pair
 from personasim.roles.persona_text import format_persona
 
+# Prompt caching as OpenAI does it (and the estimate assumes): a prefix the provider saw in an earlier
+# call is served from its cache once it is 1,024 tokens long, in steps of 128.
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP = 128
+
 # Reply lengths in tokens assumed before any data: a rewrite is about 1.5 times its query, an answer
 # fills a reply budget up to ANSWER_TOKENS, a follow-up is a sentence, the distractor's JSON a bit more.
 ANSWER_TOKENS = 250
 FOLLOW_UP_TOKENS = 25
 JSON_OVERHEAD_TOKENS = 30
 SYSTEM_PROMPT_TOKENS = 180  # a formulated system prompt: a paragraph or two
+TALLY = ("calls", "input_tokens", "cached_tokens", "output_tokens")
 
 
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
+
+
+def cacheable(prefix: float) -> float:
+    """The tokens of a repeated prompt prefix a provider serves from its cache."""
+    return prefix // CACHE_STEP * CACHE_STEP if prefix >= CACHE_MIN_TOKENS else 0.0
 
 
 @dataclass
@@ -38,21 +49,28 @@ class Estimate:
     calibrated_from: int = 0  # interactions of the dataset the figures come from; 0: modelled from the config
     formulations: int = 0  # system prompts to write (one formulator call each, before the pairs)
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
-    cost: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)  # online, with the expected prompt cache
+    batch_cost: dict[str, Any] = field(default_factory=dict)  # the same calls through a batch API
 
-    def add(self, model: str, calls: float, input_tokens: float, output_tokens: float) -> None:
-        totals = self.by_model.setdefault(model, {"calls": 0.0, "input_tokens": 0.0, "output_tokens": 0.0})
-        totals["calls"] += calls
-        totals["input_tokens"] += input_tokens
-        totals["output_tokens"] += output_tokens
+    def add(self, model: str, calls: float, input_tokens: float, output_tokens: float, cached_tokens: float = 0.0
+            ) -> None:
+        totals = self.by_model.setdefault(model, dict.fromkeys(TALLY, 0.0))
+        for key, value in zip(TALLY, (calls, input_tokens, cached_tokens, output_tokens), strict=True):
+            totals[key] += value
 
     def totals(self) -> dict[str, int]:
-        return {key: round(sum(t[key] for t in self.by_model.values()))
-                for key in ("calls", "input_tokens", "output_tokens")}
+        return {key: round(sum(t[key] for t in self.by_model.values())) for key in TALLY}
+
+    @property
+    def cached_share(self) -> float:
+        """The expected share of input tokens served from the provider's prompt cache."""
+        totals = self.totals()
+        return round(totals["cached_tokens"] / totals["input_tokens"], 4) if totals["input_tokens"] else 0.0
 
     def priced(self, config: PersonasimConfig) -> Estimate:
-        rounded = {m: {k: round(v) for k, v in t.items()} for m, t in self.by_model.items()}
-        self.cost = estimate_cost(rounded, config.pricing)
+        groups = [{"model": m, **{k: round(v) for k, v in t.items()}} for m, t in self.by_model.items()]
+        self.cost = estimate_cost(groups, config.pricing, batch=False)
+        self.batch_cost = estimate_cost(groups, config.pricing, batch=True)
         return self
 
 
@@ -72,15 +90,19 @@ def _modelled(pair: Pair, config: PersonasimConfig, estimate: Estimate) -> None:
     answer_system = _tokens(pair.system_prompt or render("respond"))
     follow_system = _tokens(render("follow_up", persona=persona, stop_rule=render("follow_up.must_go_on")))
     history = 0.0
+    asked = followed = 0.0  # the prompts of the conversation's last answer and last follow-up: their cache
     for turn in range(1, int(round(turns)) + 1):
         user = query if turn == 1 else FOLLOW_UP_TOKENS
         for model in models.assistant:
             share = model.weight / weight
             answer = min(model.max_tokens, ANSWER_TOKENS)
-            estimate.add(model.model, share, share * (answer_system + history + user), share * answer)
+            estimate.add(model.model, share, share * (answer_system + history + user), share * answer,
+                         share * cacheable(asked))
+        asked = answer_system + history + user
         history += user + min(models.assistant[0].max_tokens, ANSWER_TOKENS)
         if turn < round(turns):
-            estimate.add(models.user_simulator.model, 1, follow_system + history, FOLLOW_UP_TOKENS)
+            estimate.add(models.user_simulator.model, 1, follow_system + history, FOLLOW_UP_TOKENS, cacheable(followed))
+            followed = follow_system + history
         if noise.enabled and noise.type == "semantic":
             calls = 2 * noise.activation_probability  # intent extraction, then the rewrite
             prompt = _tokens(render("extract_intent")) + _tokens(render("semantic_rewrite", layer="", goal="",
@@ -118,15 +140,15 @@ def _calibrated(dataset: Dataset, fingerprint: str) -> tuple[int, dict[str, dict
     ids = {r["interaction_id"] for r in ix if r["config_fingerprint"] == fingerprint}
     if not ids:
         return 0, {}
-    usage = dataset.table("token_usage", ["interaction_id", "model", "input_tokens", "output_tokens",
+    usage = dataset.table("token_usage", ["interaction_id", "model", "input_tokens", "cached_tokens", "output_tokens",
                                           "outcome"]).to_pylist()
-    per_model: dict[str, dict[str, float]] = defaultdict(lambda: {"calls": 0.0, "input_tokens": 0.0,
-                                                                  "output_tokens": 0.0})
+    per_model: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(TALLY, 0.0))
     for row in usage:
         if row["outcome"] == "interaction" and row["interaction_id"] in ids:
             totals = per_model[row["model"]]
             totals["calls"] += 1
             totals["input_tokens"] += row["input_tokens"]
+            totals["cached_tokens"] += row["cached_tokens"] or 0
             totals["output_tokens"] += row["output_tokens"]
     return len(ids), {m: {k: v / len(ids) for k, v in t.items()} for m, t in per_model.items()}
 
@@ -151,7 +173,8 @@ def estimate_run(pairs: Sequence[Pair], config: PersonasimConfig, dataset: Datas
     if measured:
         estimate.calibrated_from = measured
         for model, totals in per_pair.items():
-            estimate.add(model, *(totals[k] * len(pairs) for k in ("calls", "input_tokens", "output_tokens")))
+            estimate.add(model, *(totals[k] * len(pairs) for k in ("calls", "input_tokens", "output_tokens",
+                                                                   "cached_tokens")))
     else:
         for pair in pairs:
             _modelled(pair, config, estimate)

@@ -73,6 +73,8 @@ def begin(params: RunParameters, pairs: list[Pair]) -> OpenRun | None:
     from personas wait for their system prompts, written by the flow's tasks)."""
     if params.task_runner != "thread" or params.input_path is None:  # personas: planned by the flow's tasks
         return None
+    if params.batch_run(params.config()):  # its pairs go out in rounds, through batch APIs
+        return None
     opened = OpenRun.open(params, workers=1)
     try:
         triage = opened.run.prepare(pairs, params.new_variant)

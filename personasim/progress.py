@@ -41,6 +41,8 @@ class Snapshot:
     output_tokens: int
     cost_usd: float
     elapsed_s: float
+    cached_tokens: int = 0
+    note: str = ""  # what a batch run waits on: rounds, batches submitted / in progress / done
 
     @property
     def finished(self) -> int:
@@ -63,9 +65,11 @@ class Snapshot:
     def line(self) -> str:
         eta = f"{self.eta_s:.0f} s" if self.eta_s is not None else "-"
         projected = f"${self.projected_cost_usd:.4f}" if self.projected_cost_usd is not None else "-"
+        cached = f" ({self.cached_tokens:,} cached)" if self.cached_tokens else ""
+        note = f" · {self.note}" if self.note else ""
         return (f"{self.finished}/{self.total} pairs ({self.done} done, {self.failed} failed) · {self.calls} calls · "
-                f"{self.input_tokens + self.output_tokens:,} tokens · ${self.cost_usd:.4f} · "
-                f"{self.rate:.2f} pairs/s · ETA {eta} · projected {projected}")
+                f"{self.input_tokens + self.output_tokens:,} tokens{cached} · ${self.cost_usd:.4f} · "
+                f"{self.rate:.2f} pairs/s · ETA {eta} · projected {projected}{note}")
 
 
 class RunProgress:
@@ -81,8 +85,9 @@ class RunProgress:
         self.live = live
         self._lock = threading.Lock()
         self._started = time.monotonic() if started is None else started
-        self._done = self._failed = self._calls = self._input = self._output = 0
+        self._done = self._failed = self._calls = self._input = self._cached = self._output = 0
         self._cost = 0.0
+        self.note: Callable[[], str] | None = None  # a line on what the run waits on (batch mode)
 
     def add(self, outcomes: Iterable[Outcome], *, paid: bool = True) -> None:
         """Count `outcomes`; `paid=False` for ones whose calls an earlier run made (recovered)."""
@@ -99,36 +104,35 @@ class RunProgress:
                 self._done += 1
             self._calls += len(usage)
             self._input += sum(u.input_tokens for u in usage)
+            self._cached += sum(u.cached_tokens for u in usage)
             self._output += sum(u.output_tokens for u in usage)
             self._cost += cost
 
     def _cost_of(self, usage: Usage) -> float:
-        return tokens_cost(usage.model, usage.input_tokens, usage.output_tokens, self.pricing)
-
-    def _live_totals(self) -> tuple[int, int, int, float]:
-        if self.live is None:
-            return 0, 0, 0, 0.0
-        by_model = self.live.spent.by_model()
-        return (sum(t["calls"] for t in by_model.values()), sum(t["input_tokens"] for t in by_model.values()),
-                sum(t["output_tokens"] for t in by_model.values()),
-                sum(tokens_cost(m, t["input_tokens"], t["output_tokens"], self.pricing) for m, t in by_model.items()))
+        return tokens_cost(usage.model, usage.input_tokens, usage.output_tokens, self.pricing,
+                           cached_tokens=usage.cached_tokens, batch=usage.batch)
 
     def snapshot(self) -> Snapshot:
         """The books of finished pairs (`books`), or, while pairs run here, every call returned so far."""
-        return self.books() if self.live is None else max(self.books(), self._running(), key=lambda s: s.calls)
+        return self.books() if self.live is None else max(self.books(), self._running(self.live), key=lambda s: s.calls)
 
     def books(self) -> Snapshot:
         """The calls and cost of the pairs that ended: what the run's summary reports."""
         with self._lock:
             return Snapshot(self.total, self._done, self._failed, self._calls, self._input, self._output,
-                            round(self._cost, 6), time.monotonic() - self._started)
+                            round(self._cost, 6), time.monotonic() - self._started, self._cached, self._note())
 
-    def _running(self) -> Snapshot:
+    def _note(self) -> str:
+        return self.note() if self.note is not None else ""
+
+    def _running(self, live: LiveCounts) -> Snapshot:
         books = self.books()
-        calls, tokens_in, tokens_out, cost = self._live_totals()
-        ended = self.live.ended if self.live is not None else None
-        done, failed = (max(books.done, ended.done), max(books.failed, ended.failed)) if ended else (0, 0)
-        return Snapshot(books.total, done, failed, calls, tokens_in, tokens_out, round(cost, 6), books.elapsed_s)
+        spent, ended = live.spent, live.ended
+        totals = {key: sum(t[key] for t in spent.by_model().values())
+                  for key in ("calls", "input_tokens", "cached_tokens", "output_tokens")}
+        return Snapshot(books.total, max(books.done, ended.done), max(books.failed, ended.failed), totals["calls"],
+                        totals["input_tokens"], totals["output_tokens"], round(spent.cost_usd(self.pricing), 6),
+                        books.elapsed_s, totals["cached_tokens"], books.note)
 
 
 def _line(out: Any, progress: RunProgress) -> None:

@@ -60,6 +60,8 @@ class Usage(Record):
     interaction_id: str | None = None
     created_at: str = field(default_factory=now_iso)
     persona_id: str | None = None  # a call made for a persona (its system prompt), not for a pair
+    cached_tokens: int = 0  # of input_tokens, those the provider served from its prompt cache
+    batch: bool = False  # answered through a provider's batch API (priced at its discount)
 
 
     @classmethod

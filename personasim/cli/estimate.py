@@ -73,7 +73,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"pairs": result.pairs, "formulations": result.formulations,
                           "calibrated_from": result.calibrated_from, **totals, "by_model": result.by_model,
-                          "cost": result.cost}, indent=2))
+                          "cached_share": result.cached_share, "cost": result.cost, "batch_cost": result.batch_cost},
+                         indent=2))
         return 0
     basis = (f"calibrated from {result.calibrated_from} interactions in {args.output}" if result.calibrated_from
              else "modelled from the config (assumed reply lengths; a dataset of the same config calibrates it)")
@@ -82,7 +83,10 @@ def main(args: argparse.Namespace) -> int:
         table.add_row("system prompts to write", f"{result.formulations:,} (one formulator call per persona)")
     table.add_row("LLM calls", f"{totals['calls']:,}")
     table.add_row("tokens in / out", f"{totals['input_tokens']:,} / {totals['output_tokens']:,}")
-    table.add_row("cost (USD)", str(result.cost["total_usd"]))
+    table.add_row("expected from the prompt cache", f"{totals['cached_tokens']:,} input tokens "
+                  f"({result.cached_share:.1%}; prefixes from 1,024 tokens, as OpenAI caches)")
+    table.add_row("cost online (USD)", str(result.cost["total_usd"]))
+    table.add_row("cost through a batch API (USD)", f"{result.batch_cost['total_usd']} (--mode batch)")
     table.add_row("models without a price", ", ".join(result.cost["unpriced_models"]) or "none")
     table.add_row("basis", basis)
     console.print(table)

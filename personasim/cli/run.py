@@ -73,6 +73,9 @@ def add(sub: Commands) -> None:
                      help="an existing Dask scheduler or Ray cluster (default: a local one)")
     run.add_argument("--workers", type=positive(int), default=None,
                      help="worker processes of a local Dask/Ray cluster (default: one per core)")
+    run.add_argument("--mode", choices=("online", "batch"), default=None,
+                     help="batch: each round of calls through the endpoints' batch APIs (half the price; a round "
+                          "can take up to a day; run again to pick batches up); default: the config's, else online")
     run.add_argument("--summary-json", default=None, help="also write the run's summary to this file")
 
 
@@ -91,6 +94,9 @@ def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
         runner_class(args.task_runner)
     elif args.runner_address or args.workers:
         raise ConfigError("--runner-address and --workers are for --task-runner dask or ray")
+    if (args.mode or config.batch.mode) == "batch" and not dataset.local:
+        raise ConfigError(f"--output {args.output}: a batch run keeps its journal beside the dataset: give a local "
+                          "folder")
     models = {m.model for _, m in config.spec.models.all()}
     if args.input is None and config.formulation.enabled:
         models.add(config.formulator.model)

@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from personasim.config.judging import JudgingSettings
 from personasim.config.migration import moved
 from personasim.config.options import (
+    BatchConfig,
     BudgetConfig,
     Connection,
     Endpoint,
@@ -47,6 +48,7 @@ class PersonasimConfig(Section):
     connections: RoleConnections = Field(default_factory=RoleConnections)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     splits: SplitConfig = Field(default_factory=SplitConfig)
     pricing: dict[str, PriceConfig] = Field(default_factory=dict)
@@ -72,6 +74,9 @@ class PersonasimConfig(Section):
             if endpoint.model.provider != "openai" and endpoint.connection.base_url:
                 raise ValueError(f"llm.{endpoint.role}: base_url is set but provider is "
                                  f"{endpoint.model.provider!r}; set provider: openai")
+            if endpoint.model.provider != "openai" and endpoint.connection.mode == "batch":
+                raise ValueError(f"llm.{endpoint.role}: mode is batch but provider is {endpoint.model.provider!r}: "
+                                 "only an OpenAI-compatible endpoint has a batch API")
         if len(self.connections.assistant) != len(self.spec.models.assistant):
             raise ValueError("llm.assistant: every model_pool entry needs its connection")
         if len(self.connections.judges) != len(self.spec.models.judges):
@@ -261,7 +266,7 @@ def read_yaml(source: str | Path) -> Any:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
 
 
-SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "prompts", "retry", "budget", "export",
+SECTIONS = ("seed", "llm", "generation", "distractor", "contracts", "prompts", "retry", "budget", "batch", "export",
             "splits", "pricing", "personas", "queries", "formulation", "gate", "judging")
 
 
@@ -376,7 +381,7 @@ def load_config(source: str | Path | Mapping[str, Any] | PersonasimConfig | None
     if prompts:
         spec["prompts"] = prompts
     document = {"spec": spec, "connections": links, "formulator": formulator, "formulation": formulation,
-                **{k: raw[k] for k in ("retry", "budget", "export", "splits", "pricing") if k in raw},
+                **{k: raw[k] for k in ("retry", "budget", "batch", "export", "splits", "pricing") if k in raw},
                 **_persona_sections(raw, origin), **_judging(raw, origin)}
     try:
         return PersonasimConfig.model_validate(document)

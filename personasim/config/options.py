@@ -29,6 +29,9 @@ class Connection(Section):
     # The model's context window in tokens, when the endpoint does not say: a conversation about to
     # outgrow it ends (termination `context_limit`) instead of failing its pair.
     context_tokens: int | None = Field(None, ge=256, le=10_000_000)
+    # In a batch run: `batch` sends this endpoint's calls through its batch API (OpenAI's wire format),
+    # `online` calls it as each pair needs it (a provider without a batch API); empty: the run's mode.
+    mode: Literal["online", "batch"] | None = None
 
 
 class RoleConnections(Section):
@@ -67,6 +70,17 @@ class BudgetConfig(Section):
     max_cost_usd: float | None = Field(None, gt=0)
 
 
+class BatchConfig(Section):
+    """How a batch run (`--mode batch`) talks to the batch APIs; none of it changes what is generated."""
+
+    mode: Literal["online", "batch"] = "online"  # the run's mode when the command or flow does not say
+    poll_s: float = Field(5.0, gt=0, le=3600)  # the first wait before a batch is polled; it grows by half
+    max_poll_s: float = Field(120.0, gt=0, le=3600)  # each time, up to this
+    max_requests_per_file: int = Field(50_000, ge=1, le=50_000)  # the API's limits per batch file
+    max_bytes_per_file: int = Field(190_000_000, ge=1_000, le=200_000_000)
+    completion_window: Literal["24h"] = "24h"
+
+
 class ExportConfig(Section):
     """What the PersonaGym-format export writes of each sample (its training_data.format)."""
 
@@ -93,10 +107,14 @@ class SplitConfig(Section):
 
 
 class PriceConfig(Section):
-    """USD per one million tokens."""
+    """USD per one million tokens, and what a provider takes off for cached input and batch calls."""
 
     input_per_1m: float = Field(ge=0.0)
     output_per_1m: float = Field(ge=0.0)
+    # input tokens the provider served from its prompt cache; None: no cache price known, the full input price
+    cached_input_per_1m: float | None = Field(None, ge=0.0)
+    # the share a batch API takes off every token (OpenAI, Azure OpenAI and Anthropic: half)
+    batch_discount: float = Field(0.5, ge=0.0, lt=1.0)
 
 
 @dataclass(frozen=True)

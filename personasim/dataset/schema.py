@@ -112,6 +112,8 @@ TOKEN_USAGE = pa.schema([
     ("run_id", pa.string()),
     ("outcome", pa.string()),  # what the call paid for: "interaction", "failure" or "persona" (its system prompt)
     ("persona_id", pa.string()),  # the persona a formulator call wrote for
+    ("cached_tokens", pa.int64()),  # of input_tokens, served from the provider's prompt cache
+    ("batch", pa.bool_()),  # answered through a batch API
 ])
 
 FAILURES = pa.schema([

@@ -64,7 +64,8 @@ class SpendLog:
 
 
 SPEND_SCHEMA = pa.schema([("module", pa.string()), ("model", pa.string()), ("input_tokens", pa.int64()),
-                          ("output_tokens", pa.int64())])
+                          ("output_tokens", pa.int64()), ("cached_tokens", pa.int64()), ("batch", pa.bool_())])
+OPTIONAL = {"cached_tokens": 0, "batch": False}  # fields a log line written before them lacks
 
 
 def read_spend(dataset: Dataset) -> pa.Table:
@@ -78,7 +79,8 @@ def read_spend(dataset: Dataset) -> pa.Table:
             for line in handle.read().decode("utf-8", "replace").splitlines():
                 try:
                     call = json.loads(line)
-                    values = [call[name] for name in SPEND_SCHEMA.names]
+                    values = [call[name] if name not in OPTIONAL else call.get(name, OPTIONAL[name])
+                              for name in SPEND_SCHEMA.names]
                 except (ValueError, KeyError, TypeError):
                     continue
                 for name, value in zip(SPEND_SCHEMA.names, values, strict=True):

@@ -25,14 +25,21 @@ from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
 from personasim.pricing import estimate_cost
 
+TALLY = ("calls", "input_tokens", "cached_tokens", "output_tokens", "batch_calls")
+
 
 def usage_groups(usage: pa.Table) -> list[dict[str, Any]]:
-    """Calls and tokens per (module, model) of usage rows, summed in Arrow: the books need nothing
-    finer, and a dict per call would hold hundreds of MB for a large dataset."""
-    grouped = usage.group_by(["module", "model"]).aggregate(
-        [("input_tokens", "sum"), ("output_tokens", "sum"), ("model", "count")])
-    return [{"module": g["module"], "model": g["model"], "calls": g["model_count"],
-             "input_tokens": g["input_tokens_sum"], "output_tokens": g["output_tokens_sum"]}
+    """Calls and tokens per (module, model, batch) of usage rows, summed in Arrow: the books need
+    nothing finer, and a dict per call would hold hundreds of MB for a large dataset. Rows written
+    before cached tokens and batches were booked count as uncached and online."""
+    usage = usage.set_column(usage.schema.get_field_index("cached_tokens"), "cached_tokens",
+                             pc.fill_null(usage.column("cached_tokens"), 0))
+    usage = usage.set_column(usage.schema.get_field_index("batch"), "batch", pc.fill_null(usage.column("batch"), False))
+    grouped = usage.group_by(["module", "model", "batch"]).aggregate(
+        [("input_tokens", "sum"), ("cached_tokens", "sum"), ("output_tokens", "sum"), ("model", "count")])
+    return [{"module": g["module"], "model": g["model"], "batch": g["batch"], "calls": g["model_count"],
+             "batch_calls": g["model_count"] if g["batch"] else 0, "input_tokens": g["input_tokens_sum"],
+             "cached_tokens": g["cached_tokens_sum"], "output_tokens": g["output_tokens_sum"]}
             for g in grouped.to_pylist()]
 
 
@@ -40,7 +47,7 @@ def tokens_by(groups: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[s
     """Calls and tokens of usage groups, summed by `key` (model, module)."""
     out: dict[str, dict[str, int]] = {}
     for group in groups:
-        totals = out.setdefault(group[key], {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+        totals = out.setdefault(group[key], dict.fromkeys(TALLY, 0))
         for field in totals:
             totals[field] += group[field]
     return out
@@ -48,22 +55,22 @@ def tokens_by(groups: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[s
 
 def _books(usage: pa.Table, pricing: Mapping[str, PriceConfig]) -> dict[str, Any]:
     groups = usage_groups(usage)
-    by_model = tokens_by(groups, "model")
     modules = {g["module"] for g in groups}
     return {
-        "calls": usage.num_rows,
-        "input_tokens": sum(g["input_tokens"] for g in groups),
-        "output_tokens": sum(g["output_tokens"] for g in groups),
-        "by_module": tokens_by(groups, "module"), "by_model": by_model,
-        "cost": {**estimate_cost(by_model, pricing),
-                 "by_module": {m: _priced(tokens_by((g for g in groups if g["module"] == m), "model"), pricing)
-                               for m in sorted(modules)}},
+        **{field: sum(g[field] for g in groups) for field in TALLY},
+        "by_module": tokens_by(groups, "module"), "by_model": tokens_by(groups, "model"),
+        "cost": {**estimate_cost(groups, pricing),
+                 "by_module": {m: _priced([g for g in groups if g["module"] == m], pricing) for m in sorted(modules)},
+                 # the same calls at the online price, then with no prompt cache either: what each saved
+                 "online_usd": estimate_cost(groups, pricing, batch=False)["total_usd"],
+                 "uncached_usd": estimate_cost([{**g, "cached_tokens": 0} for g in groups], pricing,
+                                               batch=False)["total_usd"]},
     }
 
 
-def _priced(tokens_by_model: dict[str, dict[str, int]], pricing: Mapping[str, PriceConfig]) -> float | None:
-    """What these tokens cost; None when a model among them has no price (a sum would undercount)."""
-    cost = estimate_cost(tokens_by_model, pricing)
+def _priced(groups: list[dict[str, Any]], pricing: Mapping[str, PriceConfig]) -> float | None:
+    """What these calls cost; None when a model among them has no price (a sum would undercount)."""
+    cost = estimate_cost(groups, pricing)
     return None if cost["unpriced_models"] else cost["total_usd"]
 
 
@@ -86,7 +93,8 @@ def compute_statistics(dataset: Dataset, pricing: Mapping[str, PriceConfig] | No
     ix = dataset.table("interactions", [  # read once: the summary, the variants and the quality section
         "interaction_id", "persona_id", "num_turns", "user_turns", "noised_turns", "noise_layers", "assistant_model",
         "config_fingerprint", "seed", *INTERACTION_COLUMNS])
-    usage = dataset.table("token_usage", ["module", "model", "input_tokens", "output_tokens", "outcome"])
+    usage = dataset.table("token_usage", ["module", "model", "input_tokens", "cached_tokens", "output_tokens", "batch",
+                                          "outcome"])
     paid_by_interactions = usage.filter(pc.is_in(usage.column("outcome"),
                                                  pa.array(["interaction", "persona", "judge"])))
     failures = dataset.table("failures", ["reason"])
@@ -135,10 +143,24 @@ def count_rows(stats: Mapping[str, Any]) -> list[Row]:
         ("personas", stats["personas"]), ("messages", stats["messages"]), ("average turns", stats["avg_turns"]),
         ("noise rate (user turns)", stats["noise_rate"]), ("noise layers", stats["layer_distribution"]),
         ("LLM calls", f"{tokens['calls']:,}"),
-        ("tokens in / out", f"{tokens['input_tokens']:,} / {tokens['output_tokens']:,}"),
-        ("cost (USD)", f"{cost['total_usd']}{unpriced}"),
+        ("tokens in / out", f"{tokens['input_tokens']:,} / {tokens['output_tokens']:,}{_cached(tokens)}"),
+        ("cost (USD)", f"{cost['total_usd']}{unpriced}{_discounts(tokens, cost)}"),
         ("spent, failed and interrupted pairs included",
          f"{spent['calls']:,} calls, {spent['input_tokens']:,} / {spent['output_tokens']:,} tokens, "
          f"USD {spent['cost']['total_usd']}"),
     ]
     return rows
+
+
+def _cached(tokens: Mapping[str, Any]) -> str:
+    cached, given = tokens.get("cached_tokens", 0), tokens["input_tokens"]
+    return f" ({cached:,} of the input from the prompt cache, {cached / given:.1%})" if cached and given else ""
+
+
+def _discounts(tokens: Mapping[str, Any], cost: Mapping[str, Any]) -> str:
+    """What the same calls would have cost at the online price, when a batch API or the cache took some off."""
+    online = cost.get("online_usd")
+    if not tokens.get("batch_calls") and not tokens.get("cached_tokens") or online is None:
+        return ""
+    batch = f"; {tokens['batch_calls']:,} calls through a batch API" if tokens.get("batch_calls") else ""
+    return f" (at the online price: USD {online}; without the prompt cache too: USD {cost['uncached_usd']}{batch})"

@@ -18,8 +18,7 @@ from personasim.distractor import Distractor, build_distractor
 from personasim.engine.stages import Roles, Stages
 from personasim.errors import LLMCallError
 from personasim.llm.factory import RoleClients, build_clients
-from personasim.llm.ledger import Ledger, SpendSink, UsageLog
-from personasim.pricing import tokens_cost
+from personasim.llm.ledger import Ledger, Replay, SpendSink, UsageLog
 from personasim.prompts import Prompts
 from personasim.records import Failure, Interaction, Outcome, Pair, Stage
 from personasim.roles.assistant import AssistantModel
@@ -136,8 +135,7 @@ class Engine:
         self.clients.close()
 
     def spent_usd(self) -> float:
-        return sum(tokens_cost(model, t["input_tokens"], t["output_tokens"], self.config.pricing)
-                   for model, t in self.spent.by_model().items())
+        return self.spent.cost_usd(self.config.pricing)
 
     def may_start(self) -> bool:
         """Whether new work may start: not stopped, and the budget (if any) not yet spent."""
@@ -150,9 +148,11 @@ class Engine:
         return self._aborted
 
     # -- one pair -------------------------------------------------------------------------------
-    def generate(self, pair: Pair, target_turns: int | None = None, prior: Failure | None = None) -> Outcome | None:
+    def generate(self, pair: Pair, target_turns: int | None = None, prior: Failure | None = None,
+                 replay: Replay | None = None) -> Outcome | None:
         """The pair's interaction (stored, when the engine has a store), or its failure; None when
-        the engine was stopped before the pair started, or aborted while it ran.
+        the engine was stopped before the pair started, or aborted while it ran. A pair of a batch
+        run is `replay`ed: its calls answered from the run's journal, paid for as they came back.
 
         A transient failure retries the pair from the start, up to `retry.pair_attempts` times; a
         permanent one fails it at once. Every call made on the way is in the record's usage; a
@@ -161,7 +161,7 @@ class Engine:
         if not self.may_start():
             return None
         interaction_id = self.interaction_id(pair)
-        ledger = Ledger(interaction_id, self.spent)
+        ledger = Ledger(interaction_id, self.spent if replay is None else None, replay=replay)
         done = 0
         if prior is not None:
             ledger.usage.extend(prior.usage)

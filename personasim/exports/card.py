@@ -142,8 +142,10 @@ def dataset_card(stats: dict[str, Any], configs: list[dict[str, Any]], schema: p
         f"{stats['interactions']:,} conversations from {stats['personas']:,} personas, {stats['messages']:,} "
         f"messages, {stats['avg_turns']} turns on average; {stats['failed_pairs']:,} pairs failed and are not "
         "included.", "",
-        f"LLM calls behind the included conversations: {tokens['calls']:,}, {tokens['input_tokens']:,} input and "
-        f"{tokens['output_tokens']:,} output tokens, estimated USD {cost['total_usd']} "
+        f"LLM calls behind the included conversations: {tokens['calls']:,} ({tokens.get('batch_calls', 0):,} "
+        f"through a batch API), {tokens['input_tokens']:,} input tokens ({tokens.get('cached_tokens', 0):,} of them "
+        f"from the provider's prompt cache) and {tokens['output_tokens']:,} output tokens, estimated USD "
+        f"{cost['total_usd']} at the configured prices, cached and batch tokens at their rates "
         f"(models without a price: {', '.join(cost['unpriced_models']) or 'none'}).", "",
         "## Quality", "", as_markdown(stats["quality"]), "",
         *_personas(stats.get("persona_stages")),

@@ -38,6 +38,15 @@ class OpenAIBackend:
         self._where = connection.base_url or "the OpenAI API"
         self._lock = threading.Lock()
 
+    @property
+    def client(self) -> openai.OpenAI:
+        """The endpoint's client (a batch run uses its Files and Batches API)."""
+        return self._client
+
+    @property
+    def where(self) -> str:
+        return self._where
+
     def response_format(self, prompt: Prompt) -> dict[str, Any] | None:
         if not prompt.json_mode or self._structured == "off":
             return None
@@ -46,23 +55,33 @@ class OpenAIBackend:
                                                            "strict": prompt.strict}}
         return {"type": "json_object"}
 
-    def complete(self, prompt: Prompt, model: ModelSpec) -> Completion:
+    def body(self, prompt: Prompt, model: ModelSpec) -> dict[str, Any]:
+        """The chat completion request as it goes on the wire (online, or as a batch file's line)."""
         body: dict[str, Any] = {"model": model.model, "messages": prompt.messages,
                                 "temperature": model.temperature, "max_tokens": model.max_tokens}
         form = self.response_format(prompt)
         if form is not None:
             body["response_format"] = form
+        return body
+
+    def refused_schema(self, reason: str) -> None:
+        """The endpoint answered 400 to a JSON schema: json_object for the rest of the run, said once."""
+        with self._lock:
+            warn, self._structured = self._structured == "json_schema", "json_object"
+        if warn:
+            log.warning("%s refused a JSON schema response format (%s); asking for json_object from now on",
+                        self._where, reason.splitlines()[0][:200])
+
+    def complete(self, prompt: Prompt, model: ModelSpec) -> Completion:
+        body = self.body(prompt, model)
+        form = body.get("response_format")
         try:
             raw = self._post(body, prompt)
         except openai.BadRequestError as exc:
             if form is None or form["type"] != "json_schema":
                 raise
             raw = self._post({**body, "response_format": {"type": "json_object"}}, prompt)  # the refusal's cause
-            with self._lock:  # the endpoint takes no schema: json_object for the rest of the run
-                warn, self._structured = self._structured == "json_schema", "json_object"
-            if warn:
-                log.warning("%s refused a JSON schema response format (%s); asking for json_object from now on",
-                            self._where, str(exc).splitlines()[0][:200])
+            self.refused_schema(str(exc))
         return parse_completion(json.loads(raw), model.model, prompt.operation)
 
     def _post(self, body: dict[str, Any], prompt: Prompt) -> bytes:
@@ -89,9 +108,12 @@ def parse_completion(data: Any, model: str, operation: str) -> Completion:
     if not isinstance(text, str) or not text.strip():
         raise MalformedCompletion(f"no completion text in the response to {operation}")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    details = usage.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
     return Completion(text=text.strip(), input_tokens=_count(usage, "prompt_tokens"),
                       output_tokens=_count(usage, "completion_tokens"), model=data.get("model") or model,
-                      provider=OpenAIBackend.provider, finish_reason=choice.get("finish_reason"))
+                      provider=OpenAIBackend.provider, finish_reason=choice.get("finish_reason"),
+                      cached_tokens=_count(details, "cached_tokens"))
 
 
 def _count(usage: dict[str, Any], key: str) -> int:

@@ -36,7 +36,15 @@ _CONTEXT = re.compile(r"context (?:length|size|window)|maximum context|exceeds t
 
 def is_context_overflow(exc: BaseException) -> bool:
     """A 400 (or 413) saying the request does not fit the model's context (OpenAI, vLLM, llama.cpp, Ollama)."""
-    return isinstance(exc, openai.APIStatusError) and exc.status_code in (400, 413) and bool(_CONTEXT.search(str(exc)))
+    return isinstance(exc, openai.APIStatusError) and says_context_overflow(exc.status_code, str(exc))
+
+
+def says_context_overflow(status: int, message: str) -> bool:
+    return status in (400, 413) and bool(_CONTEXT.search(message))
+
+
+def is_transient_status(status: int) -> bool:
+    return status in (408, 429) or status >= 500
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -45,7 +53,7 @@ def is_transient(exc: BaseException) -> bool:
     Everything else (400, 401, 403, 404, 422, context length, content filter) is permanent.
     """
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 429) or exc.status_code >= 500
+        return is_transient_status(exc.status_code)
     return isinstance(exc, _TRANSIENT)
 
 

@@ -39,6 +39,8 @@ class Completion:
     model: str
     provider: str
     finish_reason: str | None = None
+    cached_tokens: int = 0
+    batch: bool = False  # answered through a batch API
 
 
 @dataclass(frozen=True)

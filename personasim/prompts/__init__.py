@@ -34,6 +34,9 @@ def render(name: str, **values: str) -> str:
 
 # the templates a config may replace with its own file
 OVERRIDABLE = ("rewrite_query", "follow_up", "formulate_system_prompt")
+# placeholders a replacement may still use that the package's template no longer does: the stop
+# rule now follows the transcript (the part of the prompt that changes comes last, for prompt caches)
+LEGACY = {"follow_up": {"stop_rule"}}
 
 
 def check_override(name: str, text: str) -> str:
@@ -41,7 +44,7 @@ def check_override(name: str, text: str) -> str:
     placeholders the package's own takes (`$persona`; `{persona}` is read as `$persona` too)."""
     if name not in OVERRIDABLE:
         raise ValueError(f"prompt {name!r} cannot be replaced; these can: {', '.join(OVERRIDABLE)}")
-    known = set(template(name).get_identifiers())
+    known = set(template(name).get_identifiers()) | LEGACY.get(name, set())
     braced = set(re.findall(r"(?<!\$)\{(\w+)\}", text))
     text = re.sub(r"(?<!\$)\{(\w+)\}", r"${\1}", text)
     unknown = sorted((braced | set(string.Template(text).get_identifiers())) - known)

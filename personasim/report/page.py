@@ -43,20 +43,29 @@ def _usd(value: float | None) -> str:
     return "no price" if value is None else f"{value:.6f}"
 
 
+TALLY_HEADERS = ("calls", "batch calls", "input tokens", "cached input", "output tokens", "cost (USD)")
+
+
+def _tally(totals: dict[str, int]) -> list[str]:
+    """A stage's or a model's calls and tokens (books written before batches and the cache count 0 of each)."""
+    return [f"{totals.get(key, 0):,}" for key in ("calls", "batch_calls", "input_tokens", "cached_tokens",
+                                                    "output_tokens")]
+
+
 def _summary(stats: dict[str, Any], held: list[dict[str, Any]]) -> str:
     tokens, cost = stats["tokens"], stats["cost"]
     by_stage_cost = cost.get("by_module", {})
-    stages = [[module, f"{t['calls']:,}", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
-               _usd(by_stage_cost.get(module))] for module, t in sorted(tokens["by_module"].items())]
-    models = [[model, f"{t['calls']:,}", f"{t['input_tokens']:,}", f"{t['output_tokens']:,}",
-               _usd(cost["by_model"].get(model))] for model, t in sorted(tokens["by_model"].items())]
+    stages = [[module, *_tally(t), _usd(by_stage_cost.get(module))]
+              for module, t in sorted(tokens["by_module"].items())]
+    models = [[model, *_tally(t), _usd(cost["by_model"].get(model))]
+              for model, t in sorted(tokens["by_model"].items())]
     assistants = [[model, n] for model, n in stats["assistant_model_distribution"].items()]
     variant_rows = [[v["fingerprint"], v["seed"], stats["variants"].get(v["fingerprint"], {}).get("interactions", 0)]
                     for v in held]
     return "".join([
         _table("counts", ["figure", "value"], [list(row) for row in count_rows(stats)]),
-        _table("tokens and cost by stage", ["stage", "calls", "input tokens", "output tokens", "cost (USD)"], stages),
-        _table("tokens and cost by model", ["model", "calls", "input tokens", "output tokens", "cost (USD)"], models),
+        _table("tokens and cost by stage", ["stage", *TALLY_HEADERS], stages),
+        _table("tokens and cost by model", ["model", *TALLY_HEADERS], models),
         _table("assistant models", ["model", "interactions"], assistants),
         _table("variants (config fingerprint)", ["fingerprint", "seed", "interactions"], variant_rows),
         _table("quality", ["figure", "value"], [list(row) for row in summary_rows(stats["quality"])]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,10 +59,13 @@ class UserFeedbackModel:
 
     def prompt(self, persona: Mapping[str, str], history: Sequence[Message], may_stop: bool) -> Prompt:
         transcript = "\n\n".join(f"{'PERSON' if m.role == 'user' else 'ASSISTANT'}: {_said(m)}" for m in history)
-        rule = render("follow_up.may_stop", satisfied=op.SATISFIED) if may_stop else render("follow_up.must_go_on")
-        system = self.prompts.render("follow_up", persona=format_persona(persona), stop_rule=rule)
+        rule, persona_text = _stop_rule(may_stop), format_persona(persona)
+        if "stop_rule" in string.Template(self.prompts.text("follow_up")).get_identifiers():  # a config's own template
+            system, ask = self.prompts.render("follow_up", persona=persona_text, stop_rule=rule), transcript
+        else:  # what repeats first (instructions, persona, the conversation so far), the rule that changes last
+            system, ask = self.prompts.render("follow_up", persona=persona_text), f"{transcript}\n\n--\n{rule.strip()}"
         first = next((_said(m) for m in history if m.role == "user"), "")
-        return Prompt(op.FOLLOW_UP, [{"role": "system", "content": system}, {"role": "user", "content": transcript}],
+        return Prompt(op.FOLLOW_UP, [{"role": "system", "content": system}, {"role": "user", "content": ask}],
                       offline=lambda rng: offline_follow_up(persona, first, may_stop, rng))
 
     def check(self, reply: Reply, persona: Mapping[str, str], history: Sequence[Message], may_stop: bool) -> Checked:
@@ -80,7 +84,8 @@ class UserFeedbackModel:
             if whole and len(whole.group(1).split()) >= 3:
                 checked.text, finish_reason = whole.group(1), "stop"
                 checked.cleaned.append("trimmed_at_limit")
-        checked = common_problems(checked, finish_reason, self.prompts.text("follow_up"), context)
+        checked = common_problems(checked, finish_reason, f"{self.prompts.text('follow_up')}\n{_stop_rule(may_stop)}",
+                                  context)
         if op.SATISFIED.lower() in checked.text.lower():
             checked.fail("stop_signal_mixed", "the stop signal must stand alone")
         last = next((m for m in reversed(history) if m.role == "assistant"), None)
@@ -129,6 +134,10 @@ class UserFeedbackModel:
             history.append(Message("assistant", assistant_response, turn=current_turn))
         follow_up = self.next_turn(persona_features, history, current_turn, target_turns, Ledger(log=self.usage))
         return follow_up.text if follow_up is not None else None
+
+
+def _stop_rule(may_stop: bool) -> str:
+    return render("follow_up.may_stop", satisfied=op.SATISFIED) if may_stop else render("follow_up.must_go_on")
 
 
 def offline_follow_up(persona: Mapping[str, str], first_query: str, may_stop: bool, rng: random.Random) -> str:

@@ -1,0 +1,111 @@
+"""A pair of a batch run, replayed: the engine runs the pair's conversation from the start each
+round, every call it has an answer for answered from the journal, and stops at the first it has
+none for, which goes into the next batch.
+
+The pair's code is the online code, so contracts, repairs, retries, noise, stops and storage are
+the same, and so is the conversation for the same seed and replies. Nothing about a waiting pair
+stays in memory between rounds: its answers are in the journal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from personasim.batch.journal import Journal
+from personasim.batch.provider import BatchEndpoint
+from personasim.batch.requests import Answer, BatchRequest, NeedsReply, custom_id_for, request_hash
+from personasim.config import ModelSpec, RetryPolicy
+from personasim.errors import ContextExceeded, LLMCallError, PersonasimError
+from personasim.llm.client import LLMClient
+from personasim.llm.factory import RoleClients
+from personasim.llm.ledger import UsageLog
+from personasim.llm.openai_backend import OpenAIBackend
+from personasim.llm.types import Completion, Prompt
+
+
+class JournalConflict(PersonasimError):
+    """A replayed call asks otherwise than when it was sent: the prompts or models changed mid-run."""
+
+
+class Routes:
+    """Which roles' calls go through a batch API in this run, and to which endpoint.
+
+    An endpoint's `mode` in the config decides (else the run's): `batch` for an OpenAI-compatible
+    endpoint with a batch API, `online` for one without (called as the pair needs it, its answer
+    journaled all the same). Offline and local models are always called online.
+    """
+
+    def __init__(self, clients: RoleClients, mode: str, retry: RetryPolicy, completion_window: str = "24h") -> None:
+        self.mode = mode
+        self.endpoints: dict[str, BatchEndpoint] = {}
+        self._backends: dict[int, str | None] = {}
+        for client in clients.all():
+            key = self._key(client)
+            backend = client.backend
+            if key is not None and key not in self.endpoints and isinstance(backend, OpenAIBackend):
+                self.endpoints[key] = BatchEndpoint(backend.client, retry, backend.where, completion_window)
+
+    def _key(self, client: LLMClient) -> str | None:
+        backend = client.backend
+        if (client.connection.mode or self.mode) != "batch" or not isinstance(backend, OpenAIBackend):
+            return None
+        return f"{backend.where}|{client.connection.api_key_env}"
+
+    def endpoint(self, client: LLMClient) -> str | None:
+        """The batch endpoint of the client's calls; None: called online."""
+        if id(client) not in self._backends:
+            self._backends[id(client)] = self._key(client)
+        return self._backends[id(client)]
+
+
+class PairReplay:
+    """One replay of one pair: its calls in order, each answered from the journal, made online,
+    or asked for (NeedsReply)."""
+
+    def __init__(self, interaction_id: str, journal: Journal, routes: Routes, paid: UsageLog) -> None:
+        self.interaction_id = interaction_id
+        self.journal = journal
+        self.routes = routes
+        self.paid = paid
+        self.known = journal.known(interaction_id)
+        self.seq = 0
+
+    def answer(self, client: LLMClient, prompt: Prompt, spec: ModelSpec,
+               call: Callable[[], tuple[Completion, float]]) -> tuple[Completion, float]:
+        self.seq += 1
+        digest = request_hash(spec.model, prompt.operation, prompt.messages)
+        custom_id = custom_id_for(self.interaction_id, self.seq, prompt.operation)
+        known = self.known.get(self.seq)
+        if known is not None:
+            if known.request_hash != digest:
+                raise JournalConflict(
+                    f"batch journal {self.journal.path}: call {self.seq} of pair {self.interaction_id} "
+                    f"({client.where(prompt)}) asks otherwise than when it was sent: the prompts or models changed "
+                    "since the run began. Finish it with the version and config that began it, or delete the "
+                    "journal to begin again (its answered calls are then paid for again)")
+            if known.answer is None:
+                raise NeedsReply(custom_id)
+            return known.answer.completion(client.where(prompt), spec.model), known.answer.latency_s
+        endpoint = self.routes.endpoint(client)
+        request = BatchRequest(custom_id, self.interaction_id, self.seq, digest, endpoint or "online", spec.model,
+                               client.role, prompt.operation, None, {})
+        if endpoint is None:
+            return self._online(client, prompt, request, call)
+        assert isinstance(client.backend, OpenAIBackend)  # Routes sends only these to a batch endpoint
+        self.journal.ask(replace(request, body=client.backend.body(prompt, spec)))
+        raise NeedsReply(custom_id)
+
+    def _online(self, client: LLMClient, prompt: Prompt, request: BatchRequest,
+                call: Callable[[], tuple[Completion, float]]) -> tuple[Completion, float]:
+        """A call to an endpoint without a batch API: made now, paid now, journaled for the replays to come."""
+        try:
+            completion, latency = call()
+        except LLMCallError as exc:
+            reason = str(exc).split(": ", 1)[-1]
+            self.journal.record(request, Answer.failed(reason.removeprefix("context_limit: "), permanent=exc.permanent,
+                                                       context=isinstance(exc, ContextExceeded), batch=False))
+            raise
+        self.journal.record(request, Answer.of(completion, latency))
+        self.paid.add(client.usage(prompt.operation, completion, latency, self.interaction_id, None))
+        return completion, latency
