@@ -4,163 +4,58 @@ Scripted replies per operation, recorded requests, injected faults (status codes
 Retry-After, slow replies, malformed bodies, dropped connections), latency with jitter and an
 optional requests-per-minute limit answered with 429. A `json_schema` response format is
 answered with an instance of the schema (or refused with 400, as some servers do, when
-`json_schema=False`). It speaks HTTP, so the real `openai` client is exercised end to end.
+`json_schema=False`). Usage reports prompt caching as OpenAI bills it, and the Files and Batch
+APIs run batch lines through the same replies and faults. It speaks HTTP, so the real `openai`
+client is exercised end to end.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
-import json
 import random
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-OPERATION_HEADER = "x-personasim-operation"
+from personasim.testing.chat_replies import (
+    approx_tokens,
+    chat_completion,
+    content_text,
+    default_reply,
+    message_tokens,
+    schema_instance,
+)
+from personasim.testing.fake_batches import BatchStore
+from personasim.testing.fake_files import FileStore
+from personasim.testing.fake_http import Handler, HttpServer
+from personasim.testing.fake_types import (
+    OPERATION_HEADER,
+    Answer,
+    Cut,
+    Fault,
+    HttpReply,
+    RecordedRequest,
+    ServerStats,
+)
+from personasim.testing.prompt_cache import PromptCache
 
-
-@dataclass
-class Fault:
-    """One injected failure. kind: status | slow | malformed | drop | content_filter."""
-
-    kind: str
-    status: int = 500
-    retry_after: float | None = None
-    delay: float = 0.0
-    operation: str | None = None  # only requests of this operation trigger it
-    echo_auth: bool = False  # a careless server that repeats the Authorization header in its error
-    message: str | None = None  # the error's message (default: "injected <status>")
-
-
-@dataclass(frozen=True)
-class Cut:
-    """A reply cut at the token limit: `text`, with finish_reason "length"."""
-
-    text: str
-
-
-Answer = str | Cut | Fault
-
-
-@dataclass
-class RecordedRequest:
-    operation: str
-    body: dict[str, Any]
-    authorization: str | None
-    answered: str  # "ok", the status code, or the fault kind
-    at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class ServerStats:
-    requests: int = 0
-    ok: int = 0
-    rate_limited: int = 0
-    faults: collections.Counter = field(default_factory=collections.Counter)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    first_at: float | None = None  # wall-clock time of the first and the last request (benchmarks)
-    last_at: float | None = None
-
-
-def approx_tokens(text: str) -> int:
-    return max(1, len(text.split()))
-
-
-def content_text(content: Any) -> str:
-    """A message's text: a string, or the text parts of a list of content parts (both are the API's)."""
-    if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
-
-
-def _user_payload(body: dict[str, Any]) -> tuple[str, Any]:
-    """The last user message, and its JSON payload when the client sent JSON."""
-    messages = body.get("messages") or []
-    text = next((content_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-    try:
-        return text, json.loads(text)
-    except (TypeError, ValueError):
-        return text, None
-
-
-def schema_instance(schema: Any) -> Any:
-    """A value valid against a (simple) JSON schema: what a server decoding to it would give."""
-    if not isinstance(schema, dict):
-        return None
-    if "enum" in schema:
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if kind == "object":
-        return {name: schema_instance(sub) for name, sub in (schema.get("properties") or {}).items()}
-    if kind == "array":
-        return [schema_instance(schema.get("items"))]
-    if kind == "integer":
-        low, high = schema.get("minimum", 1), schema.get("maximum", 5)
-        return (low + high) // 2
-    if kind == "number":
-        return schema.get("minimum", 0.5)
-    if kind == "boolean":
-        return True
-    return "value"
-
-
-def default_reply(operation: str, body: dict[str, Any], n: int) -> str:
-    """Plausible text for each personasim operation, so unscripted calls succeed; under a JSON
-    schema response format, an instance of the schema for an operation it knows no reply for."""
-    text, payload = _user_payload(body)
-    payload = payload if isinstance(payload, dict) else {}
-    if operation == "rewrite_query":
-        return f"{payload.get('query', text)} (in my own words)"
-    if operation == "respond":
-        return f"[{body.get('model')}] answer {n}: here is what to do about: {text[:80]}"
-    if operation == "follow_up":
-        return f"follow-up {n}: could you expand on that part?"
-    if operation == "extract_intent":
-        return json.dumps({"intent": "request_help", "slots": {"topic": text[:30]}, "confidence": 0.9})
-    if operation == "semantic_rewrite":
-        return json.dumps({"noisy_text": f"{payload.get('message', text)} umm idk", "applied_strategies": []})
-    if operation == "paraphrase":
-        return f"In other words, {text}"
-    if operation == "formulate_system_prompt":
-        traits = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in list((payload.get("persona") or {}).items())[:6])
-        return (f"You are assisting a person with this profile ({traits}). Match their tone and technical level, "
-                f"keep your answers to the length they prefer, and check what they already know before you go "
-                f"into detail (prompt {n}).")
-    form = body.get("response_format") or {}
-    if form.get("type") == "json_schema":
-        return json.dumps(schema_instance((form.get("json_schema") or {}).get("schema")))
-    return f"reply {n}"
-
-
-class _Server(ThreadingHTTPServer):
-    # Read by listen() inside the constructor: setting it on the instance afterwards does nothing,
-    # and the default backlog of 5 drops connections when many clients (worker processes) connect
-    # at once, which stalls them for minutes in TCP retransmissions.
-    request_queue_size = 1024
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that goes away (a worker process stopped with its connections open) is not an error."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
+__all__ = ["OPERATION_HEADER", "Answer", "Cut", "FakeOpenAIServer", "Fault", "RecordedRequest", "ServerStats",
+           "approx_tokens", "content_text", "default_reply", "schema_instance"]
 
 
 class FakeOpenAIServer:
     """Start with `with FakeOpenAIServer() as server:`; point clients at `server.base_url`."""
 
     def __init__(self, *, latency: float = 0.0, jitter: float = 0.0, requests_per_minute: float | None = None,
-                 seed: int = 0, json_schema: bool = True) -> None:
+                 seed: int = 0, json_schema: bool = True, prompt_cache: bool = True, cache_min_tokens: int = 1024,
+                 cache_increment: int = 128, batch_delay: float = 0.0, batch_max_requests: int = 50_000,
+                 batch_max_bytes: int = 200_000_000) -> None:
         self.latency = latency
         self.json_schema = json_schema
         self.jitter = jitter
         self.requests_per_minute = requests_per_minute
+        self.prompt_cache = prompt_cache
         self.requests: list[RecordedRequest] = []
         self.stats = ServerStats()
         self.record_requests = True
@@ -173,7 +68,11 @@ class FakeOpenAIServer:
         self._lock = threading.Lock()
         self._counter = 0
         self._window: collections.deque[float] = collections.deque()
-        self._server: ThreadingHTTPServer | None = None
+        self._cache = PromptCache(cache_min_tokens, cache_increment)
+        self.files = FileStore(self.stats)
+        self.batches = BatchStore(self.files, self.stats, self.complete, self._rng, delay=batch_delay,
+                                  max_requests=batch_max_requests, max_bytes=batch_max_bytes)
+        self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- control ------------------------------------------------------------------------------
@@ -187,7 +86,7 @@ class FakeOpenAIServer:
         self._responders[operation] = responder
 
     def inject(self, *faults: Fault) -> None:
-        """Fail the next matching requests, one fault each, in order."""
+        """Fail the next matching requests (or batch lines), one fault each, in order."""
         with self._lock:
             self._faults.extend(faults)
 
@@ -196,8 +95,29 @@ class FakeOpenAIServer:
         malformed=0.02); `slow_delay` sets how long a slow reply takes."""
         self._chaos = rates
 
+    def cut_every_reply(self, cut: bool = True) -> None:
+        """Answer every call as if the token limit cut it (finish_reason "length")."""
+        self._cut_all = cut
+
     def requests_for(self, operation: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.operation == operation]
+
+    @property
+    def batch_delay(self) -> float:
+        """Seconds from a batch's creation to its lines running (slow_batches overrides it for some)."""
+        return self.batches.delay
+
+    @batch_delay.setter
+    def batch_delay(self, delay: float) -> None:
+        self.batches.delay = delay
+
+    def slow_batches(self, n: int, delay: float) -> None:
+        """The next `n` batches created run their lines `delay` seconds after creation."""
+        self.batches.slow_next(n, delay)
+
+    def expire_next_batch(self, answered: int = 0) -> None:
+        """The next batch created expires at its due time with only its first `answered` lines run."""
+        self.batches.expire_next(answered)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -207,9 +127,11 @@ class FakeOpenAIServer:
         return f"http://{host!s}:{port}/v1"
 
     def start(self) -> FakeOpenAIServer:
-        handler = type("Handler", (_Handler,), {"owner": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        handler = type("Handler", (Handler,), {"owner": self})
+        self._server = HttpServer(("127.0.0.1", 0), handler)
+        # stop() waits for the serving loop to poll: 50 ms, not the default 0.5 s, per server a test starts
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-openai", daemon=True)
         self._thread.start()
         return self
 
@@ -225,14 +147,62 @@ class FakeOpenAIServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- request handling ---------------------------------------------------------------------
-    def _next_fault(self, operation: str) -> Fault | None:
+    # -- answering ----------------------------------------------------------------------------
+    def complete(self, operation: str, body: dict[str, Any], auth: str | None,
+                 custom_id: str | None = None) -> HttpReply | Fault:
+        """One chat completion, recorded: a request over HTTP, or a batch line (`custom_id` set), which
+        skips the latency and the requests-per-minute limit (batches have their own pool). A Fault
+        returned is one the connection carries out (slow, malformed, drop)."""
+        form = body.get("response_format") or {}
+        if form.get("type") == "json_schema" and not self.json_schema:
+            self._record(operation, body, auth, "400", custom_id)
+            return HttpReply(400, {"error": {"message": "response_format type 'json_schema' is not supported",
+                                             "type": "invalid_request_error", "param": "response_format"}})
+        fault = self._next_fault(operation, rate_limited=custom_id is None)
+        if custom_id is None:
+            delay = self.latency + (self._rng.uniform(-self.jitter, self.jitter) if self.jitter else 0.0)
+            if delay > 0:
+                time.sleep(delay)
+        n, reply = self._reply(operation, body) if fault is None else (0, fault)
+        if isinstance(reply, Fault):
+            return self._fail(reply, operation, body, auth, custom_id)
+        cut = isinstance(reply, Cut) or self._cut_all
+        text = reply.text if isinstance(reply, Cut) else reply
+        messages = body.get("messages") or []
+        tokens = message_tokens(messages)
+        prompt, completion = sum(tokens), approx_tokens(text)
+        model = str(body.get("model", "fake-model"))
+        with self._lock:
+            cached = self._cache.use(model, messages) if self.prompt_cache else 0
+            self.stats.prompt_tokens += prompt
+            self.stats.completion_tokens += completion
+            self.stats.cached_tokens += cached
+        self._record(operation, body, auth, "ok", custom_id)
+        return HttpReply(200, chat_completion(f"chatcmpl-{n}", model, text, "length" if cut else "stop", prompt,
+                                              completion, cached))
+
+    def _fail(self, fault: Fault, operation: str, body: dict[str, Any], auth: str | None,
+              custom_id: str | None) -> HttpReply | Fault:
+        if fault.kind not in ("status", "slow", "malformed", "content_filter", "drop"):
+            raise ValueError(f"unknown fault kind {fault.kind!r}")
+        self._record(operation, body, auth, str(fault.status) if fault.kind == "status" else fault.kind, custom_id)
+        if fault.kind == "status":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            message = (fault.message or f"injected {fault.status}") + (f" for credentials {auth}" if fault.echo_auth
+                                                                        else "")
+            return HttpReply(fault.status, {"error": {"message": message, "type": "injected"}}, headers)
+        if fault.kind == "content_filter":
+            return HttpReply(200, chat_completion("chatcmpl-f", str(body.get("model", "fake-model")), "",
+                                                  "content_filter", 5, 0, 0))
+        return fault
+
+    def _next_fault(self, operation: str, rate_limited: bool = True) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.operation in (None, operation):
                     self._faults.remove(fault)
                     return fault
-            if self.requests_per_minute:
+            if self.requests_per_minute and rate_limited:
                 now = time.monotonic()
                 while self._window and now - self._window[0] >= 60.0:
                     self._window.popleft()
@@ -255,21 +225,19 @@ class FakeOpenAIServer:
                     roll -= rate
         return None
 
-    def cut_every_reply(self, cut: bool = True) -> None:
-        """Answer every call as if the token limit cut it (finish_reason "length")."""
-        self._cut_all = cut
-
-    def _reply(self, operation: str, body: dict[str, Any]) -> Answer:
+    def _reply(self, operation: str, body: dict[str, Any]) -> tuple[int, Answer]:
+        """The reply's number (its completion id) and the scripted, responded or default answer."""
         with self._lock:
             self._counter += 1
             n = self._counter
             scripted = self._scripts[operation].popleft() if self._scripts.get(operation) else None
         if scripted is not None:
-            return scripted
+            return n, scripted
         responder = self._responders.get(operation)
-        return responder(body) if responder else default_reply(operation, body, n)
+        return n, responder(body) if responder else default_reply(operation, body, n)
 
-    def _record(self, operation: str, body: dict[str, Any], auth: str | None, answered: str) -> None:
+    def _record(self, operation: str, body: dict[str, Any], auth: str | None, answered: str,
+                custom_id: str | None) -> None:
         with self._lock:
             self.stats.first_at = self.stats.first_at or time.time()
             self.stats.last_at = time.time()
@@ -280,118 +248,8 @@ class FakeOpenAIServer:
                 self.stats.rate_limited += 1
             else:
                 self.stats.faults[answered] += 1
+            if custom_id is not None:
+                self.stats.batch_lines += 1
+                self.stats.executed_custom_ids[custom_id] += 1
             if self.record_requests:
-                self.requests.append(RecordedRequest(operation, body, auth, answered))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: FakeOpenAIServer
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and the
-    # client's delayed ACK add ~40 ms to every reply.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request logs
-        return
-
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.rstrip("/").endswith("/_stats"):  # for benchmarks in another process
-            stats = self.owner.stats
-            self._send_json(200, {"requests": stats.requests, "ok": stats.ok, "rate_limited": stats.rate_limited,
-                                  "faults": dict(stats.faults), "prompt_tokens": stats.prompt_tokens,
-                                  "completion_tokens": stats.completion_tokens, "first_at": stats.first_at,
-                                  "last_at": stats.last_at})
-        elif self.path.rstrip("/").endswith("/models"):
-            self._send_json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
-        else:
-            self._send_json(404, {"error": {"message": "not found"}})
-
-    def do_POST(self) -> None:  # noqa: N802
-        owner = self.owner
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            self._send_json(400, {"error": {"message": "request body is not JSON"}})
-            return
-        operation = self.headers.get(OPERATION_HEADER, "")
-        auth = self.headers.get("Authorization")
-        if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
-            return
-        form = body.get("response_format") or {}
-        if form.get("type") == "json_schema" and not owner.json_schema:
-            owner._record(operation, body, auth, "400")
-            self._send_json(400, {"error": {"message": "response_format type 'json_schema' is not supported",
-                                            "type": "invalid_request_error", "param": "response_format"}})
-            return
-        fault = owner._next_fault(operation)
-        delay = owner.latency + (owner._rng.uniform(-owner.jitter, owner.jitter) if owner.jitter else 0.0)
-        if delay > 0:
-            time.sleep(delay)
-        reply = owner._reply(operation, body) if fault is None else fault
-        if isinstance(reply, Fault):
-            self._fail(reply, operation, body, auth)
-            return
-        cut = isinstance(reply, Cut) or owner._cut_all
-        text = reply.text if isinstance(reply, Cut) else reply
-        prompt = sum(approx_tokens(content_text(m.get("content"))) for m in body.get("messages") or [])
-        completion = approx_tokens(text)
-        with owner._lock:
-            owner.stats.prompt_tokens += prompt
-            owner.stats.completion_tokens += completion
-        owner._record(operation, body, auth, "ok")
-        self._send_json(200, {
-            "id": f"chatcmpl-{owner._counter}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model", "fake-model"),
-            "choices": [{"index": 0, "finish_reason": "length" if cut else "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
-        })
-
-    def _fail(self, fault: Fault, operation: str, body: dict[str, Any], auth: str | None) -> None:
-        owner = self.owner
-        if fault.kind == "status":
-            owner._record(operation, body, auth, str(fault.status))
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            message = (fault.message or f"injected {fault.status}") + (f" for credentials {auth}" if fault.echo_auth
-                                                                        else "")
-            self._send_json(fault.status, {"error": {"message": message, "type": "injected"}}, headers)
-        elif fault.kind == "slow":
-            owner._record(operation, body, auth, "slow")
-            time.sleep(fault.delay)
-            self.close_connection = True
-        elif fault.kind == "malformed":
-            owner._record(operation, body, auth, "malformed")
-            data = b'{"id": "chatcmpl-x", "choices": [{"message": '
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        elif fault.kind == "content_filter":
-            owner._record(operation, body, auth, "content_filter")
-            self._send_json(200, {"id": "chatcmpl-f", "object": "chat.completion", "created": int(time.time()),
-                                  "model": body.get("model", "fake-model"),
-                                  "choices": [{"index": 0, "finish_reason": "content_filter",
-                                               "message": {"role": "assistant", "content": ""}}],
-                                  "usage": {"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}})
-        elif fault.kind == "drop":
-            owner._record(operation, body, auth, "drop")
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-        else:
-            raise ValueError(f"unknown fault kind {fault.kind!r}")
-
+                self.requests.append(RecordedRequest(operation, body, auth, answered, custom_id=custom_id))
