@@ -9,7 +9,10 @@ stays in memory between rounds: its answers are in the journal.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from personasim.batch.journal import Journal
@@ -59,9 +62,32 @@ class Routes:
         return self._backends[id(client)]
 
 
+_thread = threading.local()  # treading: this thread's replay re-treads calls answered in earlier rounds
+
+
+class _Retread(logging.Filter):
+    """Drops what a pair logs while its replay re-treads ground covered in an earlier round (it was
+    logged then): a run's log says each retry, fallback and failure once, not once per round."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_thread, "treading", False)
+
+
+@contextmanager
+def quiet_retreads() -> Iterator[None]:
+    retread, loggers = _Retread(), [logging.getLogger(n) for n in ("personasim.engine", "personasim.llm")]
+    for logger in loggers:
+        logger.addFilter(retread)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(retread)
+
+
 class PairReplay:
     """One replay of one pair: its calls in order, each answered from the journal, made online,
-    or asked for (NeedsReply)."""
+    or asked for (NeedsReply). Used as a context manager around the pair's run in this thread."""
 
     def __init__(self, interaction_id: str, journal: Journal, routes: Routes, paid: UsageLog) -> None:
         self.interaction_id = interaction_id
@@ -69,7 +95,15 @@ class PairReplay:
         self.routes = routes
         self.paid = paid
         self.known = journal.known(interaction_id)
+        self.last_known = max(self.known, default=0)
         self.seq = 0
+
+    def __enter__(self) -> PairReplay:
+        _thread.treading = self.last_known > 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _thread.treading = False
 
     def answer(self, client: LLMClient, prompt: Prompt, spec: ModelSpec,
                call: Callable[[], tuple[Completion, float]]) -> tuple[Completion, float]:
@@ -77,6 +111,7 @@ class PairReplay:
         digest = request_hash(spec.model, prompt.operation, prompt.messages)
         custom_id = custom_id_for(self.interaction_id, self.seq, prompt.operation)
         known = self.known.get(self.seq)
+        _thread.treading = self.seq < self.last_known  # past the last answer known, all is new this round
         if known is not None:
             if known.request_hash != digest:
                 raise JournalConflict(

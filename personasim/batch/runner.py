@@ -22,7 +22,7 @@ from openai.types import Batch
 
 from personasim.batch.journal import Journal, Upload
 from personasim.batch.provider import CHAT, ENDED, BatchEndpoint, batch_errors, retry_later
-from personasim.batch.replay import PairReplay, Routes
+from personasim.batch.replay import PairReplay, Routes, quiet_retreads
 from personasim.batch.requests import Answer, BatchRequest, NeedsReply
 from personasim.batch.results import read_results
 from personasim.config import PersonasimConfig
@@ -61,6 +61,10 @@ class BatchRun:
     # -- the rounds -------------------------------------------------------------------------------
     def run(self, pairs: Sequence[Pair], on_outcome: Callable[[Outcome], None]) -> int:
         """Every pair to its end, or until stopped; how many were left waiting on a batch."""
+        with quiet_retreads():
+            return self._rounds(pairs, on_outcome)
+
+    def _rounds(self, pairs: Sequence[Pair], on_outcome: Callable[[Outcome], None]) -> int:
         pending = {self.engine.interaction_id(pair): pair for pair in pairs}
         self._recover()
         waiting = self.journal.waiting()
@@ -89,8 +93,8 @@ class BatchRun:
     def _replay_one(self, pair: Pair) -> tuple[str, Outcome | None]:
         key = self.engine.interaction_id(pair)
         try:
-            return key, self.engine.generate(pair, replay=PairReplay(key, self.journal, self.routes,
-                                                                     self.engine.spent))
+            with PairReplay(key, self.journal, self.routes, self.engine.spent) as replay:
+                return key, self.engine.generate(pair, replay=replay)
         except NeedsReply:
             return key, None
 

@@ -12,8 +12,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--jitter", type=float, default=0.0)
     parser.add_argument("--rpm", type=float, default=None, help="requests per minute, answered 429 beyond")
+    parser.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch takes to run its lines")
+    parser.add_argument("--cache-min-tokens", type=int, default=1024, help="the shortest prefix served from cache")
     args = parser.parse_args(argv)
-    server = FakeOpenAIServer(latency=args.latency, jitter=args.jitter, requests_per_minute=args.rpm)
+    server = FakeOpenAIServer(latency=args.latency, jitter=args.jitter, requests_per_minute=args.rpm,
+                              batch_delay=args.batch_delay, cache_min_tokens=args.cache_min_tokens)
     server.record_requests = False
     server.start()
     print(server.base_url, flush=True)

@@ -119,6 +119,10 @@ class FakeOpenAIServer:
         """The next batch created expires at its due time with only its first `answered` lines run."""
         self.batches.expire_next(answered)
 
+    def hurry_batches(self) -> None:
+        """Every batch waiting for its due time runs when next read."""
+        self.batches.hurry()
+
     # -- lifecycle ----------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
