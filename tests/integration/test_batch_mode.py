@@ -42,7 +42,8 @@ def answer(body: dict) -> str | Fault:
     last = body["messages"][-1]["content"]
     if "question 0 from p3" in last:
         return Fault("status", 400, message="this request is not allowed")
-    return f"On {last[:50]!r}: first check the basics, then measure ({hashlib.md5(_said(body).encode()).hexdigest()[:8]})."
+    digest = hashlib.md5(_said(body).encode()).hexdigest()[:8]
+    return f"On {last[:50]!r}: first check the basics, then measure ({digest})."
 
 
 def follow_up(body: dict) -> str:
@@ -50,7 +51,8 @@ def follow_up(body: dict) -> str:
     turns = transcript.count("ASSISTANT:")
     if turns >= 2 + len(transcript) % 2:
         return op.SATISFIED
-    return f"Thanks. And how would I check step {turns} on my own setup ({hashlib.md5(transcript.encode()).hexdigest()[:6]})?"
+    digest = hashlib.md5(transcript.encode()).hexdigest()[:6]
+    return f"Thanks. And how would I check step {turns} on my own setup ({digest})?"
 
 
 def scripted(server: FakeOpenAIServer) -> FakeOpenAIServer:
