@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from personasim.batch.requests import Answer, BatchRequest
+from personasim.batch.requests import Answer, BatchRequest, SentLine
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS uploads (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+PAGE = 1_000  # requests read at a time while a round's files are written
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,14 @@ class Journal:
         return [(e, m) for e, m in self._read("SELECT DISTINCT endpoint, model FROM requests WHERE state = 'queued'")]
 
     def queued(self, endpoint: str, model: str) -> Iterator[tuple[str, str]]:
-        """(custom_id, body JSON) of the queued requests of one model, in the order they were asked."""
-        yield from self._read("SELECT custom_id, body FROM requests WHERE state = 'queued' AND endpoint = ? AND "
-                              "model = ? ORDER BY rowid", (endpoint, model))
+        """(custom_id, body JSON) of the queued requests of one model, in the order they were asked, a
+        page at a time (a round's bodies are not held at once; requests planned meanwhile are behind)."""
+        after = 0
+        while rows := self._read("SELECT rowid, custom_id, body FROM requests WHERE state = 'queued' AND "
+                                 "endpoint = ? AND model = ? AND rowid > ? ORDER BY rowid LIMIT ?",
+                                 (endpoint, model, after, PAGE)):
+            after = rows[-1][0]
+            yield from ((custom_id, body) for _, custom_id, body in rows)
 
     def plan(self, upload: str, endpoint: str, model: str, round_: int, custom_ids: list[str], size: int) -> None:
         """An upload about to go out, and the requests it carries (before the file is sent)."""
@@ -192,11 +198,17 @@ class Journal:
                           "FROM uploads WHERE ended_at IS NULL ORDER BY planned_at")
         return [Upload(*row) for row in rows]
 
-    def sent(self, upload: str) -> dict[str, BatchRequest]:
+    def sent(self, upload: str) -> dict[str, SentLine]:
         """The requests an upload carries that are still without an answer, by custom_id."""
-        rows = self._read("SELECT custom_id, interaction_id, seq, request_hash, endpoint, model, module, operation, "
-                          "persona_id, body, tries FROM requests WHERE upload = ? AND state = 'submitted'", (upload,))
-        return {row[0]: BatchRequest.from_row(row) for row in rows}
+        rows = self._read("SELECT custom_id, interaction_id, model, module, operation, persona_id, tries, "
+                          "json_extract(body, '$.response_format.type') FROM requests WHERE upload = ? AND "
+                          "state = 'submitted'", (upload,))
+        return {row[0]: SentLine(*row) for row in rows}
+
+    def body(self, custom_id: str) -> dict[str, Any]:
+        """A request's body, as it goes out."""
+        rows = self._read("SELECT body FROM requests WHERE custom_id = ?", (custom_id,))
+        return json.loads(rows[0][0]) if rows and rows[0][0] else {}
 
     def counts(self) -> dict[str, int]:
         """Uploads by where they stand: submitted (all), in flight, done."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import openai
@@ -42,9 +43,11 @@ class BatchEndpoint:
             raise LLMCallError(f"batch API of {self.where}: {what}: {describe_failure(exc)}",
                                permanent=not is_transient(exc)) from None
 
-    def upload(self, name: str, data: bytes) -> str:
-        """The input file's id."""
-        return self._call(f"uploading {name}", lambda: self.client.files.create(file=(name, data), purpose="batch")).id
+    def upload(self, name: str, path: Path) -> str:
+        """The input file's id; the file is streamed from disk (a try again starts it over)."""
+        with open(path, "rb") as handle:
+            return self._call(f"uploading {name}",
+                              lambda: self.client.files.create(file=(name, handle), purpose="batch")).id
 
     def create(self, file_id: str, metadata: dict[str, str]) -> Batch:
         return self._call(f"creating the batch of {file_id}", lambda: self.client.batches.create(
@@ -70,11 +73,14 @@ class BatchEndpoint:
     def cancel(self, batch_id: str) -> None:
         self._call(f"cancelling {batch_id}", lambda: self.client.batches.cancel(batch_id))
 
-    def content(self, file_id: str | None) -> str:
-        """A result file's text ('' when the batch has none)."""
-        if not file_id:
-            return ""
-        return self._call(f"reading {file_id}", lambda: self.client.files.content(file_id).text)
+    def download(self, file_id: str, path: Path) -> None:
+        """A result file to `path`, streamed (an output file can be hundreds of megabytes)."""
+        def fetch() -> None:
+            with self.client.files.with_streaming_response.content(file_id) as response, open(path, "wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+
+        self._call(f"reading {file_id}", fetch)
 
 
 def batch_errors(batch: Batch) -> str:

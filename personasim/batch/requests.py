@@ -37,11 +37,20 @@ class BatchRequest:
     body: dict[str, Any]
     tries: int = 0
 
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> BatchRequest:
-        custom_id, interaction_id, seq, digest, endpoint, model, module, operation, persona_id, body, tries = row
-        return cls(custom_id, interaction_id, seq, digest, endpoint, model, module, operation, persona_id,
-                   json.loads(body or "{}"), tries)
+
+@dataclass(frozen=True)
+class SentLine:
+    """A request an upload carries, as its batch's results are read: what to book, retry or ask
+    again, without its body (a round's bodies can be gigabytes)."""
+
+    custom_id: str
+    interaction_id: str
+    model: str
+    module: str
+    operation: str
+    persona_id: str | None
+    tries: int
+    response_type: str | None  # the body's response_format type: a 400 to "json_schema" refuses the schema
 
 
 class NeedsReply(BaseException):  # noqa: N818 - not an error: the pair waits for its next reply

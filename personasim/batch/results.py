@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from personasim.batch.requests import Answer
+from personasim.batch.requests import Answer, SentLine
 from personasim.llm.openai_backend import parse_completion
 from personasim.llm.retry import ContentFiltered, MalformedCompletion, is_transient_status, says_context_overflow
 
@@ -40,12 +40,12 @@ def _message(body: Any) -> str:
     return str(error or body)[:300]
 
 
-def read_line(line: Mapping[str, Any], sent: Mapping[str, Mapping[str, Any]], latency_s: float) -> Result | None:
+def read_line(line: Mapping[str, Any], sent: Mapping[str, SentLine], latency_s: float) -> Result | None:
     """One line of an output or error file; None for a line of no request this upload carries."""
     custom_id = line.get("custom_id")
     if not isinstance(custom_id, str) or custom_id not in sent:
         return None
-    model = str(sent[custom_id].get("model", ""))
+    model = sent[custom_id].model
     operation = custom_id.rsplit("|", 1)[-1]
     response, error = line.get("response"), line.get("error")
     if not isinstance(response, dict):
@@ -69,24 +69,22 @@ def read_line(line: Mapping[str, Any], sent: Mapping[str, Mapping[str, Any]], la
         return Result(custom_id, "retry", reason=message)
     if says_context_overflow(status, message):
         return Result(custom_id, "answer", Answer.failed(message, permanent=True, context=True))
-    form = sent[custom_id].get("response_format") or {}
-    if status == 400 and form.get("type") == "json_schema":
+    if status == 400 and sent[custom_id].response_type == "json_schema":
         return Result(custom_id, "schema", reason=message)
     return Result(custom_id, "answer", Answer.failed(message, permanent=True))
 
 
-def read_results(texts: Iterable[str], sent: Mapping[str, Mapping[str, Any]], latency_s: float) -> Iterator[Result]:
+def read_results(lines: Iterable[str], sent: Mapping[str, SentLine], latency_s: float) -> Iterator[Result]:
     """Every line of the batch's output and error files (JSONL); a line that is not JSON is skipped
     with a warning (its request gets no answer and goes again)."""
-    for text in texts:
-        for raw in text.splitlines():
-            if not raw.strip():
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                log.warning("a batch result line is not JSON: %.120s", raw)
-                continue
-            result = read_line(line, sent, latency_s) if isinstance(line, dict) else None
-            if result is not None:
-                yield result
+    for raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            log.warning("a batch result line is not JSON: %.120s", raw)
+            continue
+        result = read_line(line, sent, latency_s) if isinstance(line, dict) else None
+        if result is not None:
+            yield result

@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
+from pathlib import Path
 
 from openai.types import Batch
 
-from personasim.batch.journal import Journal, Upload
+from personasim.batch.journal import PAGE, Journal, Upload
 from personasim.batch.provider import CHAT, ENDED, BatchEndpoint, batch_errors, retry_later
 from personasim.batch.replay import PairReplay, Routes, quiet_retreads
-from personasim.batch.requests import Answer, BatchRequest, NeedsReply
+from personasim.batch.requests import Answer, NeedsReply, SentLine
 from personasim.batch.results import read_results
 from personasim.config import PersonasimConfig
 from personasim.engine import Engine
@@ -114,29 +115,38 @@ class BatchRun:
             return
         round_ = self.journal.next_round()
         for key, model in groups:
-            for n, (custom_ids, data) in enumerate(self._files(key, model)):
+            for n, (custom_ids, path, size) in enumerate(self._files(key, model)):
                 upload = f"personasim-{self.label}-r{round_:04d}-{_slug(model)}-{n:03d}.jsonl"
-                self.journal.plan(upload, key, model, round_, custom_ids, len(data))
-                self._create(upload, key, self._endpoint(key).upload(upload, data))
+                self.journal.plan(upload, key, model, round_, custom_ids, size)
+                self._create(upload, key, self._endpoint(key).upload(upload, path))
         log.info("batch round %d: %s", round_, self.note())
 
-    def _files(self, key: str, model: str) -> Iterator[tuple[list[str], bytes]]:
-        """The queued requests of one model as JSONL files within the per-file limits."""
+    def _files(self, key: str, model: str) -> Iterator[tuple[list[str], Path, int]]:
+        """The queued requests of one model as JSONL files within the per-file limits, each written
+        beside the journal, uploaded before the next is written, then removed."""
+        path = self.journal.path.with_name("upload.jsonl")
         ids: list[str] = []
-        lines: list[bytes] = []
         size = 0
-        for custom_id, body in self.journal.queued(key, model):
-            line = (f'{{"custom_id": {json.dumps(custom_id)}, "method": "POST", "url": "{CHAT}", '
-                    f'"body": {body}}}\n').encode()
-            if ids and (len(ids) >= self.settings.max_requests_per_file
-                        or size + len(line) > self.settings.max_bytes_per_file):
-                yield ids, b"".join(lines)
-                ids, lines, size = [], [], 0
-            ids.append(custom_id)
-            lines.append(line)
-            size += len(line)
-        if ids:
-            yield ids, b"".join(lines)
+        out = open(path, "wb")  # noqa: SIM115 - reopened for each file of the round
+        try:
+            for custom_id, body in self.journal.queued(key, model):
+                line = (f'{{"custom_id": {json.dumps(custom_id)}, "method": "POST", "url": "{CHAT}", '
+                        f'"body": {body}}}\n').encode()
+                if ids and (len(ids) >= self.settings.max_requests_per_file
+                            or size + len(line) > self.settings.max_bytes_per_file):
+                    out.close()
+                    yield ids, path, size
+                    out = open(path, "wb")  # noqa: SIM115
+                    ids, size = [], 0
+                out.write(line)
+                ids.append(custom_id)
+                size += len(line)
+            out.close()
+            if ids:
+                yield ids, path, size
+        finally:
+            out.close()
+            path.unlink(missing_ok=True)
 
     def _create(self, upload: str, key: str, file_id: str) -> None:
         self.journal.uploaded(upload, file_id)
@@ -179,10 +189,10 @@ class BatchRun:
         return set()
 
     def _read(self, upload: Upload, batch: Batch) -> set[str]:
-        """An ended batch's answers into the journal and the books; what it did not answer, queued again."""
+        """An ended batch's answers into the journal and the books, a page at a time; what it did not
+        answer, queued again. The pairs it answered."""
         sent = self.journal.sent(upload.upload)
-        endpoint = self._endpoint(upload.endpoint)
-        answers: list[tuple[str, Answer]] = []
+        answered: set[str] = set()
         retry: list[str] = []
         again: list[str] = []
         if batch.status == "failed":
@@ -190,12 +200,13 @@ class BatchRun:
                 retry = list(sent)
             else:
                 reason = f"batch {batch.id} failed: {batch_errors(batch)}"
-                answers = [(custom_id, Answer.failed(reason, permanent=True)) for custom_id in sent]
+                failed = Answer.failed(reason, permanent=True)
+                self._keep([(custom_id, failed) for custom_id in sent], sent, answered)
         else:
-            texts = (endpoint.content(batch.output_file_id), endpoint.content(batch.error_file_id))
-            bodies = {custom_id: request.body for custom_id, request in sent.items()}
             seen: set[str] = set()
-            for result in read_results(texts, bodies, time.time() - upload.planned_at):
+            answers: list[tuple[str, Answer]] = []
+            for result in read_results(self._result_lines(upload.endpoint, batch), sent,
+                                       time.time() - upload.planned_at):
                 seen.add(result.custom_id)
                 if result.kind == "answer" and result.answer is not None:
                     answers.append((result.custom_id, result.answer))
@@ -204,30 +215,51 @@ class BatchRun:
                 elif result.kind == "retry":
                     retry.append(result.custom_id)
                 elif result.kind == "schema":
-                    self._ask_json_object(sent[result.custom_id], result.reason)
+                    self._ask_json_object(upload.endpoint, result.custom_id, result.reason)
                     again.append(result.custom_id)
                 else:
                     again.append(result.custom_id)
+                if len(answers) >= PAGE:
+                    self._keep(answers, sent, answered)
+                    answers = []
+            self._keep(answers, sent, answered)
             retry.extend(custom_id for custom_id in sent if custom_id not in seen)  # a line the provider lost
-        self.journal.answer(answers)
         self.journal.requeue(retry, count=True)
         self.journal.requeue(again, count=False)
         self.journal.ended(upload.upload, batch.status)
+        return answered
+
+    def _result_lines(self, key: str, batch: Batch) -> Iterator[str]:
+        """The lines of a batch's output file, then of its error file, each downloaded beside the journal."""
+        path = self.journal.path.with_name("results.jsonl")
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            self._endpoint(key).download(file_id, path)
+            try:
+                with open(path, encoding="utf-8") as lines:
+                    yield from lines
+            finally:
+                path.unlink(missing_ok=True)
+
+    def _keep(self, answers: list[tuple[str, Answer]], sent: dict[str, SentLine], answered: set[str]) -> None:
+        """Answers into the journal, then their calls into the books (at the batch price)."""
+        self.journal.answer(answers)
         for custom_id, answer in answers:
             if answer.error is None:
                 self.engine.spent.add(_usage(sent[custom_id], answer))
-        return {sent[custom_id].interaction_id for custom_id, _ in answers}
+            answered.add(sent[custom_id].interaction_id)
 
-    def _ask_json_object(self, request: BatchRequest, reason: str) -> None:
+    def _ask_json_object(self, key: str, custom_id: str, reason: str) -> None:
         """The endpoint refused a JSON schema: this request and every later one ask for any JSON object."""
         backend = next((c.backend for c in self.engine.clients.all()
-                        if isinstance(c.backend, OpenAIBackend) and self.routes.endpoint(c) == request.endpoint), None)
+                        if isinstance(c.backend, OpenAIBackend) and self.routes.endpoint(c) == key), None)
         if backend is not None:
             backend.refused_schema(reason)
-        self.journal.rewrite(request.custom_id, {**request.body, "response_format": {"type": "json_object"}})
+        self.journal.rewrite(custom_id, {**self.journal.body(custom_id), "response_format": {"type": "json_object"}})
 
 
-def _usage(request: BatchRequest, answer: Answer) -> Usage:
+def _usage(request: SentLine, answer: Answer) -> Usage:
     """A batch line's call, booked as it comes back."""
     return Usage(request.module, request.operation, answer.model or request.model, answer.provider,
                  answer.input_tokens, answer.output_tokens, answer.latency_s, request.interaction_id,

@@ -153,6 +153,30 @@ def test_an_expired_batch_is_sent_again_only_for_the_calls_it_did_not_answer(tmp
     assert journal.execute("SELECT COUNT(*) FROM requests WHERE state != 'answered'").fetchone() == (0,)
 
 
+def test_a_round_over_the_per_file_limits_goes_as_several_files_each_line_once_and_none_left_on_disk(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-batch-0123")
+    pairs = load_input(write_pairs(tmp_path / "pairs.jsonl", 7))
+    limits = {"poll_s": 0.02, "max_poll_s": 0.1, "max_requests_per_file": 3, "max_bytes_per_file": 1_000_000}
+    with scripted(FakeOpenAIServer()) as server:
+        outcomes, left = run_batches(tmp_path, config(server, distractor={"enabled": False}, batch=limits), pairs)
+    assert left == 0 and sum(isinstance(o, Interaction) for o in outcomes) == 6  # p3's first question: refused
+    assert set(server.stats.executed_custom_ids.values()) == {1}
+    journal = sqlite3.connect(tmp_path / "journal.sqlite")
+    first = journal.execute("SELECT lines FROM uploads WHERE round = 1 ORDER BY upload").fetchall()
+    assert first == [(3,), (3,), (1,)]  # the seven style transfers of round 1: three files within the limit
+    assert journal.execute("SELECT SUM(lines) FROM uploads").fetchone() == (server.stats.batch_lines,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.sqlite", "journal.sqlite-shm",
+                                                          "journal.sqlite-wal", "pairs.jsonl", "store"]
+    bytes_limit = {**limits, "max_requests_per_file": 50_000, "max_bytes_per_file": 4_000}
+    with scripted(FakeOpenAIServer()) as server:
+        run_batches(tmp_path / "by-bytes", config(server, distractor={"enabled": False}, batch=bytes_limit), pairs)
+    files = sqlite3.connect(tmp_path / "by-bytes" / "journal.sqlite").execute("SELECT lines, bytes FROM uploads")
+    by_bytes = files.fetchall()
+    assert any(lines > 1 for lines, _ in by_bytes) and any(size > 2_000 for _, size in by_bytes)
+    assert all(size <= 4_000 or lines == 1 for lines, size in by_bytes)  # a line alone may be longer
+
+
 def test_a_line_that_keeps_failing_fails_its_pair_with_the_reason_once_its_retries_are_spent(tmp_path, monkeypatch):
     monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test-batch-0123")
     pairs = load_input(write_pairs(tmp_path / "pairs.jsonl", 2))
