@@ -14,7 +14,12 @@ from typing import Any, Generic, TypeVar
 
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
-from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    get_current_settings,
+    temporary_settings,
+)
 
 T = TypeVar("T")
 
@@ -92,19 +97,22 @@ def api_for_workers(task_runner: str) -> Iterator[None]:
 
 
 @contextmanager
-def on_embedded_api(url: str | None) -> Iterator[None]:
-    """Flow runs on the command line's own embedded API at `url` (None: as configured).
+def command_line_flow(url: str | None) -> Iterator[None]:
+    """A command-line run's flow: on the command's own embedded API at `url` (None: the local
+    server, or as configured), without heartbeats unless the user asked for them.
 
     The URL is set here rather than trusted from the environment Prefect read at import (the
-    server may have moved to another port while starting), and flow runs send no heartbeats:
-    heartbeats let a server that outlives a run notice it crashed, and the embedded API ends with
-    the run; each flow's heartbeat thread, joined in one-second steps, held the exit of every run
-    by up to a second.
+    server may have moved to another port while starting). Heartbeats let a server that outlives
+    a run mark it crashed (with an automation the user sets up); each flow's heartbeat thread,
+    joined in one-second steps, held the exit of every run by up to a second (half a second on
+    average, a fifth of a one-pair run), so they are on only when PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+    is set (environment or profile).
     """
-    if url is None:
-        yield
-        return
-    with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    updates: dict[Any, Any] = {} if get_current_settings().flows.model_fields_set & {"heartbeat_frequency"} else {
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if url is not None:
+        updates[PREFECT_API_URL] = url
+    with temporary_settings(updates=updates):
         yield
 
 

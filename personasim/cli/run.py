@@ -151,12 +151,12 @@ def _flow(args: argparse.Namespace, params: RunParameters, config: PersonasimCon
                   highlight=False)
     from personasim.dataset import quality
     from personasim.flows.generate import generate_interactions
-    from personasim.tasks.prefect_compat import on_embedded_api
+    from personasim.tasks.prefect_compat import command_line_flow
 
     if api is not None:  # on a running server, the flow preloads once its calls are in flight
         quality.preload()  # what the statistics at the end need, imported while the embedded API boots
         api.wait_ready(float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"]))
-    with on_embedded_api(api.url if api is not None else None):
+    with command_line_flow(api.url if api is not None else None):
         return generate_interactions(**params.model_dump(), return_state=True)
 
 

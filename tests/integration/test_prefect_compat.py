@@ -94,3 +94,16 @@ def test_prefect_wait_with_a_timeout_arms_an_alarm_and_completions_does_not(monk
     by_wait, by_completions, order = poll()
     assert by_wait > 0  # Prefect's wait armed SIGALRM timers on the main thread: the workaround is needed
     assert by_completions == 0 and order == [0.0, 0.1, 0.3]  # Completions: no timer, in finishing order
+
+
+def test_a_command_line_flow_sends_no_heartbeats_unless_the_user_asked_for_them():
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from personasim.tasks.prefect_compat import command_line_flow
+
+    with command_line_flow("http://127.0.0.1:9/api"):  # the command's own API: its URL, no heartbeat thread
+        assert PREFECT_API_URL.value() == "http://127.0.0.1:9/api" and PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+    with command_line_flow(None):  # the local server: no heartbeats either
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() is None
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), command_line_flow(None):
+        assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 60  # set by the user (environment or profile): kept
