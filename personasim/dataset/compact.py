@@ -22,7 +22,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -61,6 +60,8 @@ def _partitions(store: Dataset) -> dict[tuple[str, str], list[pafs.FileInfo]]:
 def _merge(store: Dataset, files: list[pafs.FileInfo], table: str, directory: str, compaction: str
            ) -> list[dict[str, str]]:
     """Stream `files` into pending files of up to TARGET_BYTES of input each; their moves."""
+    import pyarrow.dataset as ds  # imports pandas: not before a run's first calls
+
     schema = TABLES[table]
     moves: list[dict[str, str]] = []
     writer = None

@@ -54,14 +54,17 @@ class _Distinct:
         return {"distinct_1": _rate(len(self.unigrams), self.words), "distinct_2": _rate(len(self.bigrams), self.pairs)}
 
 
+PRELOADED = ("pyarrow.dataset", "datasketch")  # the tables' reader (pandas under it), the near-duplicate check's
+
+
 def preload() -> None:
-    """Import the near-duplicate check's library (datasketch, scipy under it: half a second) in the
-    background, so a run pays for it while its calls are in flight rather than after the last one.
-    The command line calls it while the embedded API boots, the flow again for deployment runs:
-    once imported, there is nothing to do."""
-    if "datasketch" in sys.modules:
+    """Import what the statistics at the end read with (pyarrow.dataset with pandas, datasketch with
+    scipy: a second together) in the background, so a run pays for it while its calls are in flight
+    (or while the embedded API boots) rather than after the last one. The command line calls it
+    while the embedded API boots, the flow again for deployment runs: once imported, nothing to do."""
+    if all(name in sys.modules for name in PRELOADED):
         return
-    threading.Thread(target=importlib.import_module, args=("datasketch",), name="personasim-preload",
+    threading.Thread(target=lambda: [importlib.import_module(name) for name in PRELOADED], name="personasim-preload",
                      daemon=True).start()
 
 

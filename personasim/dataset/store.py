@@ -15,11 +15,10 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -29,6 +28,9 @@ from personasim.dataset.schema import FAILURES, TABLES
 from personasim.errors import StorageError
 from personasim.fsio import atomic_write_bytes, chunks
 from personasim.interaction_generator.storage import InteractionStorage
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 COMMITS = "_commits"
 STORE = "_store"
@@ -214,6 +216,8 @@ class Dataset:
         if not any(f.base_name.endswith(".parquet") and not f.base_name.startswith(".")
                    for f in self._list(directory)):
             return None
+        import pyarrow.dataset as ds  # here: it imports pandas (0.45 s), not needed before a run's first calls
+
         partitions = [pa.field(p, pa.string()) for p in PARTITIONS if p != "split" or name == "training"]
         return ds.dataset(directory, format="parquet", filesystem=self.fs, partitioning="hive",
                           schema=pa.schema([*SCHEMAS[name], *partitions]))
