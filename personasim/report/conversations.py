@@ -57,10 +57,11 @@ def sample_conversations(dataset: Dataset, limit: int) -> tuple[list[dict[str, A
     total = table.num_rows
     chosen = pa.array(sorted(table.column("interaction_id").to_pylist())[:limit], pa.string())
     rows = table.filter(pc.is_in(table.column("interaction_id"), chosen)).to_pylist()
-    messages = dataset.table("messages", _MESSAGE_COLUMNS)
-    by_interaction: dict[str, list[dict[str, Any]]] = {}
-    for m in messages.filter(pc.is_in(messages.column("interaction_id"), chosen)).sort_by("position").to_pylist():
-        by_interaction.setdefault(m["interaction_id"], []).append(_message(m))
+    read: dict[str, list[dict[str, Any]]] = {}  # the chosen conversations' messages, a batch at a time
+    for batch in dataset.batches("messages", _MESSAGE_COLUMNS, where=pc.field("interaction_id").isin(chosen)):
+        for m in batch.to_pylist():
+            read.setdefault(m["interaction_id"], []).append(m)
+    by_interaction = {ix: [_message(m) for m in sorted(ms, key=lambda m: m["position"])] for ix, ms in read.items()}
     training = dataset.table("training", ["interaction_id", "split"]).to_pylist()
     split = {t["interaction_id"]: t["split"] for t in training}
     scores = interaction_scores(dataset)
