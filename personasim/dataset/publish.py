@@ -34,7 +34,7 @@ def publish(dataset: Dataset, config: PersonasimConfig) -> tuple[dict[str, Any],
 def split_samples(dataset: Dataset, split: str, counts: SampleCounts | None = None) -> Iterator[TrainingSample]:
     """A split's training samples, read a batch at a time (the partition filter reads only its
     files) and counted on the way for the export's statistics."""
-    for batch in dataset.batches("training", where=pc.field("split") == split):
+    for batch in dataset.batches("training", where=pc.field("split") == split, batch_rows=512):  # a row: a conversation
         for row in batch.to_pylist():
             sample = training_sample(row)
             if counts is not None:
