@@ -7,33 +7,20 @@ or killed run, started again on the same dataset, picks its batches up.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import get_run_logger
 
-from personasim.batch.journal import Journal
+from personasim.batch.journal import Journal, journal_path
 from personasim.batch.runner import BatchRun
-from personasim.errors import ConfigError
 from personasim.flows.waves import Waves
 from personasim.interrupt import StopRequest
 from personasim.records import Pair
 from personasim.run_handle import RunHandle
 
-JOURNAL = "_batch/journal.sqlite"
-
-
-def journal_path(run: RunHandle) -> Path:
-    """The batch journal of the run's dataset; a batch run needs a local dataset root."""
-    if not run.dataset.local:
-        raise ConfigError(f"dataset_root {run.dataset_root}: a batch run keeps its journal beside the dataset, "
-                          "which needs a local folder (object storage has no atomic update)")
-    return Path(run.dataset.path(JOURNAL))
-
 
 def generate_in_batches(run: RunHandle, todo: list[Pair], mode: str, waves: Waves, stop: StopRequest) -> None:
     """Every pair of `todo` to its end through the batch APIs, its outcome into a wave as it ends."""
     logger = get_run_logger()
-    journal = Journal(journal_path(run))
+    journal = Journal(journal_path(run.dataset, "dataset_root"))
     batch = BatchRun(run.engine, journal, run.config, mode, stopped=lambda: stop.requested, label=run.run_id)
     waves.progress.note = batch.note
     try:

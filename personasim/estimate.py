@@ -15,6 +15,7 @@ from typing import Any
 
 from personasim.config import PersonasimConfig
 from personasim.dataset import Dataset
+from personasim.llm.ledger import TALLY
 from personasim.pricing import estimate_cost
 from personasim.prompts import Prompts, render
 from personasim.records import Pair
@@ -31,7 +32,6 @@ ANSWER_TOKENS = 250
 FOLLOW_UP_TOKENS = 25
 JSON_OVERHEAD_TOKENS = 30
 SYSTEM_PROMPT_TOKENS = 180  # a formulated system prompt: a paragraph or two
-TALLY = ("calls", "input_tokens", "cached_tokens", "output_tokens")
 
 
 def _tokens(text: str) -> int:

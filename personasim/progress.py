@@ -13,10 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from personasim.config import PriceConfig
+from personasim.llm.ledger import TALLY
 from personasim.pricing import tokens_cost
 from personasim.records import Failure, Outcome, Usage
 
@@ -114,30 +115,30 @@ class RunProgress:
 
     def snapshot(self) -> Snapshot:
         """The books of finished pairs (`books`), or, while pairs run here, every call returned so far."""
-        return self.books() if self.live is None else max(self.books(), self._running(self.live), key=lambda s: s.calls)
+        books = self.books()
+        return books if self.live is None else max(books, self._running(self.live, books), key=lambda s: s.calls)
+
+    def line(self) -> str:
+        """The progress line, with what a batch run waits on (asked only here: it reads the journal)."""
+        return replace(self.snapshot(), note=self.note() if self.note is not None else "").line()
 
     def books(self) -> Snapshot:
         """The calls and cost of the pairs that ended: what the run's summary reports."""
         with self._lock:
             return Snapshot(self.total, self._done, self._failed, self._calls, self._input, self._output,
-                            round(self._cost, 6), time.monotonic() - self._started, self._cached, self._note())
+                            round(self._cost, 6), time.monotonic() - self._started, self._cached)
 
-    def _note(self) -> str:
-        return self.note() if self.note is not None else ""
-
-    def _running(self, live: LiveCounts) -> Snapshot:
-        books = self.books()
+    def _running(self, live: LiveCounts, books: Snapshot) -> Snapshot:
         spent, ended = live.spent, live.ended
-        totals = {key: sum(t[key] for t in spent.by_model().values())
-                  for key in ("calls", "input_tokens", "cached_tokens", "output_tokens")}
+        totals = {key: sum(t[key] for t in spent.by_model().values()) for key in TALLY}
         return Snapshot(books.total, max(books.done, ended.done), max(books.failed, ended.failed), totals["calls"],
                         totals["input_tokens"], totals["output_tokens"], round(spent.cost_usd(self.pricing), 6),
-                        books.elapsed_s, totals["cached_tokens"], books.note)
+                        books.elapsed_s, totals["cached_tokens"])
 
 
 def _line(out: Any, progress: RunProgress) -> None:
     # written, not printed: a flow with log_prints would send print() to its logger instead
-    out.write(f"progress: {progress.snapshot().line()}\n")
+    out.write(f"progress: {progress.line()}\n")
     out.flush()
 
 
@@ -172,7 +173,7 @@ def show_progress(progress: RunProgress, *, enabled: bool = True, every_s: float
         from rich.live import Live
 
         with Live(console=Console(file=out), refresh_per_second=4) as live, \
-                _every(0.25, lambda: live.update(progress.snapshot().line())):
+                _every(0.25, lambda: live.update(progress.line())):
             yield progress
     else:
         with _every(every_s, lambda: _line(out, progress)):

@@ -16,9 +16,15 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from personasim.batch.requests import Answer, BatchRequest, SentLine
+from personasim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from personasim.dataset import Dataset
+
+JOURNAL = "_batch/journal.sqlite"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -56,6 +62,14 @@ CREATE TABLE IF NOT EXISTS uploads (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 PAGE = 1_000  # requests read at a time while a round's files are written
+
+
+def journal_path(dataset: Dataset, option: str) -> Path:
+    """The batch journal of a dataset; a batch run needs a local dataset root (`option` names it)."""
+    if not dataset.local:
+        raise ConfigError(f"{option} {dataset.root}: a batch run keeps its journal beside the dataset, which "
+                          "needs a local folder (object storage has no atomic update)")
+    return Path(dataset.path(JOURNAL))
 
 
 @dataclass(frozen=True)

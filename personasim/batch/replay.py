@@ -42,24 +42,19 @@ class Routes:
     def __init__(self, clients: RoleClients, mode: str, retry: RetryPolicy, completion_window: str = "24h") -> None:
         self.mode = mode
         self.endpoints: dict[str, BatchEndpoint] = {}
-        self._backends: dict[int, str | None] = {}
         for client in clients.all():
-            key = self._key(client)
-            backend = client.backend
-            if key is not None and key not in self.endpoints and isinstance(backend, OpenAIBackend):
-                self.endpoints[key] = BatchEndpoint(backend.client, retry, backend.where, completion_window)
+            key = self.endpoint(client)
+            if key is not None and key not in self.endpoints:
+                assert isinstance(client.backend, OpenAIBackend)  # endpoint() names only these
+                self.endpoints[key] = BatchEndpoint(client.backend.client, retry, client.backend.where,
+                                                    completion_window)
 
-    def _key(self, client: LLMClient) -> str | None:
+    def endpoint(self, client: LLMClient) -> str | None:
+        """The batch endpoint of the client's calls; None: called online."""
         backend = client.backend
         if (client.connection.mode or self.mode) != "batch" or not isinstance(backend, OpenAIBackend):
             return None
         return f"{backend.where}|{client.connection.api_key_env}"
-
-    def endpoint(self, client: LLMClient) -> str | None:
-        """The batch endpoint of the client's calls; None: called online."""
-        if id(client) not in self._backends:
-            self._backends[id(client)] = self._key(client)
-        return self._backends[id(client)]
 
 
 _thread = threading.local()  # treading: this thread's replay re-treads calls answered in earlier rounds
@@ -137,8 +132,9 @@ class PairReplay:
         try:
             completion, latency = call()
         except LLMCallError as exc:
-            reason = str(exc).split(": ", 1)[-1]
-            self.journal.record(request, Answer.failed(reason.removeprefix("context_limit: "), permanent=exc.permanent,
+            # kept as a batch line's error is (the reason alone): a replay raises it again as the client did
+            reason = str(exc).removeprefix(f"{client.where(prompt)}: ").removeprefix("context_limit: ")
+            self.journal.record(request, Answer.failed(reason, permanent=exc.permanent,
                                                        context=isinstance(exc, ContextExceeded), batch=False))
             raise
         self.journal.record(request, Answer.of(completion, latency))

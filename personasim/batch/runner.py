@@ -29,8 +29,9 @@ from personasim.batch.results import read_results
 from personasim.config import PersonasimConfig
 from personasim.engine import Engine
 from personasim.errors import ConfigError
+from personasim.llm.client import call_usage
 from personasim.llm.openai_backend import OpenAIBackend
-from personasim.records import Outcome, Pair, Usage
+from personasim.records import Outcome, Pair
 
 log = logging.getLogger("personasim.batch")
 
@@ -125,27 +126,22 @@ class BatchRun:
         """The queued requests of one model as JSONL files within the per-file limits, each written
         beside the journal, uploaded before the next is written, then removed."""
         path = self.journal.path.with_name("upload.jsonl")
-        ids: list[str] = []
-        size = 0
-        out = open(path, "wb")  # noqa: SIM115 - reopened for each file of the round
+        lines = ((custom_id, f'{{"custom_id": {json.dumps(custom_id)}, "method": "POST", "url": "{CHAT}", '
+                             f'"body": {body}}}\n'.encode()) for custom_id, body in self.journal.queued(key, model))
+        line = next(lines, None)
         try:
-            for custom_id, body in self.journal.queued(key, model):
-                line = (f'{{"custom_id": {json.dumps(custom_id)}, "method": "POST", "url": "{CHAT}", '
-                        f'"body": {body}}}\n').encode()
-                if ids and (len(ids) >= self.settings.max_requests_per_file
-                            or size + len(line) > self.settings.max_bytes_per_file):
-                    out.close()
-                    yield ids, path, size
-                    out = open(path, "wb")  # noqa: SIM115
-                    ids, size = [], 0
-                out.write(line)
-                ids.append(custom_id)
-                size += len(line)
-            out.close()
-            if ids:
+            while line is not None:
+                ids: list[str] = []
+                size = 0
+                with open(path, "wb") as out:
+                    while line is not None and not (ids and (len(ids) >= self.settings.max_requests_per_file or
+                                                             size + len(line[1]) > self.settings.max_bytes_per_file)):
+                        out.write(line[1])
+                        ids.append(line[0])
+                        size += len(line[1])
+                        line = next(lines, None)
                 yield ids, path, size
         finally:
-            out.close()
             path.unlink(missing_ok=True)
 
     def _create(self, upload: str, key: str, file_id: str) -> None:
@@ -246,9 +242,11 @@ class BatchRun:
         """Answers into the journal, then their calls into the books (at the batch price)."""
         self.journal.answer(answers)
         for custom_id, answer in answers:
+            line = sent[custom_id]
             if answer.error is None:
-                self.engine.spent.add(_usage(sent[custom_id], answer))
-            answered.add(sent[custom_id].interaction_id)
+                self.engine.spent.add(call_usage(line.module, line.operation, answer.completion(custom_id, line.model),
+                                                 answer.latency_s, line.interaction_id, line.persona_id))
+            answered.add(line.interaction_id)
 
     def _ask_json_object(self, key: str, custom_id: str, reason: str) -> None:
         """The endpoint refused a JSON schema: this request and every later one ask for any JSON object."""
@@ -257,13 +255,6 @@ class BatchRun:
         if backend is not None:
             backend.refused_schema(reason)
         self.journal.rewrite(custom_id, {**self.journal.body(custom_id), "response_format": {"type": "json_object"}})
-
-
-def _usage(request: SentLine, answer: Answer) -> Usage:
-    """A batch line's call, booked as it comes back."""
-    return Usage(request.module, request.operation, answer.model or request.model, answer.provider,
-                 answer.input_tokens, answer.output_tokens, answer.latency_s, request.interaction_id,
-                 persona_id=request.persona_id, cached_tokens=answer.cached_tokens, batch=True)
 
 
 def _slug(model: str) -> str:

@@ -79,13 +79,16 @@ def add(sub: Commands) -> None:
     run.add_argument("--summary-json", default=None, help="also write the run's summary to this file")
 
 
-def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
+def _preflight(args: argparse.Namespace, config: PersonasimConfig, params: RunParameters) -> None:
     """What else can be checked before Prefect starts: the output, the dataset's seed and config,
-    the runner's extra, prices for a budget."""
+    the runner's extra, a local folder for a batch run's journal, prices for a budget."""
+    from personasim.batch.journal import journal_path
     from personasim.dataset import Dataset
     from personasim.dataset.identity import check_variant
 
     dataset = Dataset(args.output)
+    if params.batch_run(config):
+        journal_path(dataset, "--output")  # before anything touches the output
     dataset.check_writable()
     check_variant(dataset, config.fingerprint(), config.seed, new_variant=args.new_variant)
     if args.task_runner != "thread":
@@ -94,9 +97,6 @@ def _preflight(args: argparse.Namespace, config: PersonasimConfig) -> None:
         runner_class(args.task_runner)
     elif args.runner_address or args.workers:
         raise ConfigError("--runner-address and --workers are for --task-runner dask or ray")
-    if (args.mode or config.batch.mode) == "batch" and not dataset.local:
-        raise ConfigError(f"--output {args.output}: a batch run keeps its journal beside the dataset: give a local "
-                          "folder")
     models = {m.model for _, m in config.spec.models.all()}
     if args.input is None and config.formulation.enabled:
         models.add(config.formulator.model)
@@ -174,8 +174,8 @@ def main(args: argparse.Namespace) -> int:
     opened: OpenRun | None = None
     try:
         config, pairs, source = validate(args)
-        _preflight(args, config)
         params = _parameters(args)
+        _preflight(args, config, params)
         opened = head_start.begin(params, pairs)  # pairs in flight while Prefect is imported and its API boots
     except BaseException:
         if api is not None:

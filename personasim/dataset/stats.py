@@ -23,9 +23,10 @@ from personasim.dataset.quality import INTERACTION_COLUMNS, quality
 from personasim.dataset.realism import realism
 from personasim.dataset.spend import read_spend
 from personasim.dataset.store import Dataset
+from personasim.llm.ledger import TALLY as CALL_TALLY
 from personasim.pricing import estimate_cost
 
-TALLY = ("calls", "input_tokens", "cached_tokens", "output_tokens", "batch_calls")
+TALLY = (*CALL_TALLY, "batch_calls")
 
 
 def usage_groups(usage: pa.Table) -> list[dict[str, Any]]:

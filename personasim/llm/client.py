@@ -25,6 +25,14 @@ def redact(text: str, connection: Connection) -> str:
     return text.replace(key, "***") if len(key) >= 8 else text
 
 
+def call_usage(role: str, operation: str, completion: Completion, latency: float, interaction_id: str | None,
+               persona_id: str | None) -> Usage:
+    """The usage record of one call, online or answered in a batch (cached tokens never above the input)."""
+    return Usage(role, operation, completion.model, completion.provider, completion.input_tokens,
+                 completion.output_tokens, round(latency, 6), interaction_id, persona_id=persona_id,
+                 cached_tokens=min(completion.cached_tokens, completion.input_tokens), batch=completion.batch)
+
+
 def describe_failure(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     detail = str(exc).splitlines()[0][:300] if str(exc) else ""
@@ -86,9 +94,7 @@ class LLMClient:
     def usage(self, operation: str, completion: Completion, latency: float, interaction_id: str | None,
               persona_id: str | None) -> Usage:
         """The usage record of one call of this role."""
-        return Usage(self.role, operation, completion.model, completion.provider, completion.input_tokens,
-                     completion.output_tokens, round(latency, 6), interaction_id, persona_id=persona_id,
-                     cached_tokens=min(completion.cached_tokens, completion.input_tokens), batch=completion.batch)
+        return call_usage(self.role, operation, completion, latency, interaction_id, persona_id)
 
     def call(self, prompt: Prompt, spec: ModelSpec, estimate: int) -> tuple[Completion, float]:
         """One online call with the run's retry policy and the endpoint's limits: the completion and

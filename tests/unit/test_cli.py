@@ -109,3 +109,22 @@ def test_a_run_with_another_seed_on_a_dataset_is_refused_until_asked_for_as_a_va
     out = capsys.readouterr().out
     assert code == 2 and out.count("\n") == 1
     assert "seed 1" in out and "seed 2" in out and "--new-variant" in out and "new --output" in out
+
+
+S3 = "s3://bucket/ds?region=us-east-1&endpoint_override=127.0.0.1:9&scheme=http"  # nothing listens there
+
+
+@pytest.mark.parametrize("how", [["--mode", "batch"], ["--config", "endpoint-batch.yaml"]])
+def test_a_batch_run_into_object_storage_is_refused_in_one_line_before_anything_starts(tmp_path, capsys, monkeypatch,
+                                                                                        how):
+    """The run's mode or one endpoint's: either makes a batch run, whose journal needs a local folder."""
+    monkeypatch.setenv("PERSONASIM_TEST_KEY", "sk-test")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pairs.jsonl").write_text(json.dumps({"persona_id": "p", "persona_features": PERSONA,
+                                                      "original_query": "x"}))
+    endpoint = "{provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1', api_key_env: PERSONASIM_TEST_KEY}"
+    (tmp_path / "endpoint-batch.yaml").write_text(f"llm:\n  default: {endpoint}\n  assistant: {{mode: batch}}\n")
+    code = main(["run", "--input", "pairs.jsonl", "--output", S3, *how])
+    out = capsys.readouterr().out
+    assert code == 2 and f"--output {S3}: a batch run keeps its journal beside the dataset" in out
+    assert out.count("\n") == 1 and "Traceback" not in out
